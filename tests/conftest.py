@@ -1,4 +1,5 @@
 """Test configuration: TensorFlow switches, markers and shared fixtures."""
+# Engineers: read /work/main/AGENTS.md first (working rules, interfaces).
 
 from keras_constrict.runtime import configure_environment
 
