@@ -1,0 +1,178 @@
+"""Pass-through layers that constrict the latent space of any encoder."""
+
+import keras
+from keras import ops
+
+from keras_constrict import penalty as penalty_lib
+
+
+class _Constriction(keras.layers.Layer):
+    """Base of the constriction layers; `kind` is set by each subclass."""
+
+    kind = None
+
+    def __init__(
+        self,
+        radius,
+        weight=1.0,
+        feature_axes=None,
+        squared=False,
+        epsilon=1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.radius = penalty_lib.validate_radius(radius)
+        self.weight = penalty_lib.validate_weight(weight)
+        self.feature_axes = penalty_lib.validate_feature_axes(feature_axes)
+        self.squared = bool(squared)
+        self.epsilon = penalty_lib.validate_epsilon(epsilon)
+        self.supports_masking = True
+        # A pass-through layer keeps its input's dtype, also under mixed
+        # precision; the penalty casts to float32 on its own.
+        self._convert_input_args = False
+
+    def build(self, input_shape):
+        # Raises now, while the model is being built, on a bad rank or axes.
+        penalty_lib.resolve_feature_axes(self.feature_axes, len(input_shape))
+        self.built = True
+
+    def call(self, inputs):
+        # The penalty is added on every call, so `loss` and `val_loss` mean
+        # the same thing. `predict` returns only the model outputs and its
+        # compiled graph prunes this unused branch: no inference cost
+        # (benchmarks/inference_overhead.py measures it).
+        if self.weight > 0:
+            value = penalty_lib.per_sample_penalty(
+                inputs,
+                self.radius,
+                self.kind,
+                self.feature_axes,
+                self.squared,
+                self.epsilon,
+            )
+            self.add_loss(self.weight * ops.mean(value))
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "radius": self.radius,
+                "weight": self.weight,
+                "feature_axes": (
+                    None
+                    if self.feature_axes is None
+                    else list(self.feature_axes)
+                ),
+                "squared": self.squared,
+                "epsilon": self.epsilon,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_constrict")
+class SphereConstriction(_Constriction):
+    """Keeps latent vectors inside a sphere of radius `radius`.
+
+    Returns its input unchanged and adds, through `add_loss`,
+
+        weight * mean_f max(0, n(f) - radius)
+
+    where `f` runs over the latent vectors of the batch and
+    `n(f) = sqrt(sum(f**2) + epsilon)` (squared terms if `squared=True`).
+    The penalty is computed in float32 under mixed precision. It appears in
+    `loss` and `val_loss`; `predict` does not compute it.
+
+    Args:
+        radius: float > 0, the sphere's radius. Choose it by hand or with
+            `keras_constrict.calibrate_radius`.
+        weight: float >= 0, factor of the penalty in the total loss.
+            Defaults to 1.0.
+        feature_axes: axes that form one latent vector. Defaults to None:
+            time and channels at each location for a `(B, T, H, W, C)`
+            latent, channels for `(B, H, W, C)`, the row for `(B, D)`.
+        squared: bool, square each term. Defaults to False.
+        epsilon: float > 0 inside the square root. Defaults to 1e-6.
+        **kwargs: base layer arguments such as `name`.
+
+    Call arguments:
+        inputs: the latent tensor, batch axis first, rank >= 2.
+
+    Returns:
+        `inputs`, unchanged.
+
+    Example:
+
+    >>> inputs = keras.Input((32,))
+    >>> latent = keras.layers.Dense(8)(inputs)
+    >>> latent = keras_constrict.SphereConstriction(radius=2.0)(latent)
+    >>> outputs = keras.layers.Dense(32)(latent)
+    >>> model = keras.Model(inputs, outputs)
+
+    Reference: Astrid, Zaheer, Lee, "Constricting Normal Latent Space for
+    Anomaly Detection with Normal-only Training Data", 2024.
+    """
+
+    kind = "sphere"
+
+
+@keras.saving.register_keras_serializable(package="keras_constrict")
+class SurfaceConstriction(_Constriction):
+    """Keeps latent vectors on the surface of a sphere of radius `radius`.
+
+    Returns its input unchanged and adds, through `add_loss`,
+
+        weight * mean_f |n(f) - radius|
+
+    where `f` runs over the latent vectors of the batch and
+    `n(f) = sqrt(sum(f**2) + epsilon)` (squared terms if `squared=True`).
+    The penalty is computed in float32 under mixed precision. It appears in
+    `loss` and `val_loss`; `predict` does not compute it.
+
+    Args:
+        radius: float > 0, the sphere's radius. Choose it by hand or with
+            `keras_constrict.calibrate_radius`.
+        weight: float >= 0, factor of the penalty in the total loss.
+            Defaults to 1.0.
+        feature_axes: axes that form one latent vector. Defaults to None:
+            time and channels at each location for a `(B, T, H, W, C)`
+            latent, channels for `(B, H, W, C)`, the row for `(B, D)`.
+        squared: bool, square each term. Defaults to False.
+        epsilon: float > 0 inside the square root. Defaults to 1e-6.
+        **kwargs: base layer arguments such as `name`.
+
+    Call arguments:
+        inputs: the latent tensor, batch axis first, rank >= 2.
+
+    Returns:
+        `inputs`, unchanged.
+
+    Example:
+
+    >>> encoder_output = keras.Input((2, 16, 16, 256))
+    >>> latent = keras_constrict.SurfaceConstriction(
+    ...     radius=10.0, weight=0.1
+    ... )(encoder_output)
+
+    Reference: Astrid, Zaheer, Lee, "Constricting Normal Latent Space for
+    Anomaly Detection with Normal-only Training Data", 2024.
+    """
+
+    kind = "surface"
+
+
+CONSTRICTION_LAYERS = {
+    "sphere": SphereConstriction,
+    "surface": SurfaceConstriction,
+}
+
+
+def make_constriction(kind, radius, weight=1.0, **options):
+    """Build the constriction layer of `kind` ("sphere" or "surface")."""
+    return CONSTRICTION_LAYERS[penalty_lib.validate_kind(kind)](
+        radius, weight=weight, **options
+    )

@@ -1,0 +1,103 @@
+"""Constriction penalties as Keras regularizers.
+
+Use them as `activity_regularizer=` of the encoder's last layer: Keras adds
+the regularizer's value of that layer's output to the model's losses.
+"""
+
+import keras
+
+from keras_constrict import penalty as penalty_lib
+
+
+class _ConstrictionRegularizer(keras.regularizers.Regularizer):
+    kind = None
+
+    def __init__(
+        self, radius, weight=1.0, feature_axes=None, squared=False, epsilon=1e-6
+    ):
+        self.radius = penalty_lib.validate_radius(radius)
+        self.weight = penalty_lib.validate_weight(weight)
+        self.feature_axes = penalty_lib.validate_feature_axes(feature_axes)
+        self.squared = bool(squared)
+        self.epsilon = penalty_lib.validate_epsilon(epsilon)
+
+    def __call__(self, x):
+        return self.weight * penalty_lib.constriction_penalty(
+            x,
+            self.radius,
+            self.kind,
+            self.feature_axes,
+            self.squared,
+            self.epsilon,
+        )
+
+    def get_config(self):
+        return {
+            "radius": self.radius,
+            "weight": self.weight,
+            "feature_axes": (
+                None if self.feature_axes is None else list(self.feature_axes)
+            ),
+            "squared": self.squared,
+            "epsilon": self.epsilon,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_constrict")
+class SphereConstrictionRegularizer(_ConstrictionRegularizer):
+    """Activity regularizer keeping latent vectors inside a sphere.
+
+    Value: `weight * mean_f max(0, n(f) - radius)` over every latent vector
+    `f` of the batch, `n(f) = sqrt(sum(f**2) + epsilon)`, squared terms if
+    `squared=True`, computed in float32. Keras adds it to the total loss
+    without dividing by the batch size; the mean already makes it
+    independent of the batch size.
+
+    Args:
+        radius: float > 0, the sphere's radius.
+        weight: float >= 0, factor in the total loss. Defaults to 1.0.
+        feature_axes: axes that form one latent vector. Defaults to None
+            (time and channels for rank 5, channels for rank 4, the row for
+            rank 2).
+        squared: bool, square each term. Defaults to False.
+        epsilon: float > 0 inside the square root. Defaults to 1e-6.
+
+    Example:
+
+    >>> latent = keras.layers.Dense(
+    ...     16,
+    ...     activity_regularizer=SphereConstrictionRegularizer(radius=2.0),
+    ... )(inputs)
+    """
+
+    kind = "sphere"
+
+
+@keras.saving.register_keras_serializable(package="keras_constrict")
+class SurfaceConstrictionRegularizer(_ConstrictionRegularizer):
+    """Activity regularizer keeping latent vectors on a sphere's surface.
+
+    Value: `weight * mean_f |n(f) - radius|` over every latent vector `f` of
+    the batch, `n(f) = sqrt(sum(f**2) + epsilon)`, squared terms if
+    `squared=True`, computed in float32. Keras adds it to the total loss
+    without dividing by the batch size; the mean already makes it
+    independent of the batch size.
+
+    Args:
+        radius: float > 0, the sphere's radius.
+        weight: float >= 0, factor in the total loss. Defaults to 1.0.
+        feature_axes: axes that form one latent vector. Defaults to None
+            (time and channels for rank 5, channels for rank 4, the row for
+            rank 2).
+        squared: bool, square each term. Defaults to False.
+        epsilon: float > 0 inside the square root. Defaults to 1e-6.
+
+    Example:
+
+    >>> latent = keras.layers.Dense(
+    ...     16,
+    ...     activity_regularizer=SurfaceConstrictionRegularizer(radius=2.0),
+    ... )(inputs)
+    """
+
+    kind = "surface"
