@@ -20,6 +20,9 @@ class _Constriction(keras.layers.Layer):
         epsilon=1e-6,
         **kwargs,
     ):
+        # A pass-through layer keeps its input's dtype, also under mixed
+        # precision; the penalty casts to float32 on its own.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.radius = penalty_lib.validate_radius(radius)
         self.weight = penalty_lib.validate_weight(weight)
@@ -27,9 +30,6 @@ class _Constriction(keras.layers.Layer):
         self.squared = bool(squared)
         self.epsilon = penalty_lib.validate_epsilon(epsilon)
         self.supports_masking = True
-        # A pass-through layer keeps its input's dtype, also under mixed
-        # precision; the penalty casts to float32 on its own.
-        self._convert_input_args = False
 
     def build(self, input_shape):
         # Raises now, while the model is being built, on a bad rank or axes.

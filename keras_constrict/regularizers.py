@@ -5,8 +5,15 @@ the regularizer's value of that layer's output to the model's losses.
 """
 
 import keras
+from keras import ops
 
 from keras_constrict import penalty as penalty_lib
+
+# Keras 3.14 started dividing activity regularization by the batch size
+# (keras-team/keras#22021). Return what that division turns into the mean.
+_KERAS_DIVIDES_BY_BATCH = tuple(
+    int(part) for part in keras.__version__.split(".")[:2]
+) >= (3, 14)
 
 
 class _ConstrictionRegularizer(keras.regularizers.Regularizer):
@@ -22,7 +29,7 @@ class _ConstrictionRegularizer(keras.regularizers.Regularizer):
         self.epsilon = penalty_lib.validate_epsilon(epsilon)
 
     def __call__(self, x):
-        return self.weight * penalty_lib.constriction_penalty(
+        per_sample = penalty_lib.per_sample_penalty(
             x,
             self.radius,
             self.kind,
@@ -30,6 +37,9 @@ class _ConstrictionRegularizer(keras.regularizers.Regularizer):
             self.squared,
             self.epsilon,
         )
+        if _KERAS_DIVIDES_BY_BATCH:
+            return self.weight * ops.sum(per_sample)
+        return self.weight * ops.mean(per_sample)
 
     def get_config(self):
         return {
@@ -49,9 +59,10 @@ class SphereConstrictionRegularizer(_ConstrictionRegularizer):
 
     Value: `weight * mean_f max(0, n(f) - radius)` over every latent vector
     `f` of the batch, `n(f) = sqrt(sum(f**2) + epsilon)`, squared terms if
-    `squared=True`, computed in float32. Keras adds it to the total loss
-    without dividing by the batch size; the mean already makes it
-    independent of the batch size.
+    `squared=True`, computed in float32, is what the layer adds to the
+    model's losses. Keras (3.14 and later) divides an activity
+    regularizer's value by the batch size, so calling the regularizer
+    directly returns the sum over samples there, the mean on older Keras.
 
     Args:
         radius: float > 0, the sphere's radius.
@@ -79,9 +90,10 @@ class SurfaceConstrictionRegularizer(_ConstrictionRegularizer):
 
     Value: `weight * mean_f |n(f) - radius|` over every latent vector `f` of
     the batch, `n(f) = sqrt(sum(f**2) + epsilon)`, squared terms if
-    `squared=True`, computed in float32. Keras adds it to the total loss
-    without dividing by the batch size; the mean already makes it
-    independent of the batch size.
+    `squared=True`, computed in float32, is what the layer adds to the
+    model's losses. Keras (3.14 and later) divides an activity
+    regularizer's value by the batch size, so calling the regularizer
+    directly returns the sum over samples there, the mean on older Keras.
 
     Args:
         radius: float > 0, the sphere's radius.

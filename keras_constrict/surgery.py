@@ -232,10 +232,9 @@ class _NormCollector(keras.layers.Layer):
     """Pass-through layer that records latent vector norms when eager."""
 
     def __init__(self, feature_axes, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)
         self.feature_axes = feature_axes
         self.collected = []
-        self._convert_input_args = False
 
     def call(self, inputs):
         norms = penalty_lib.latent_vector_norms(inputs, self.feature_axes)
