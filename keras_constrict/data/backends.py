@@ -1,0 +1,558 @@
+"""Frame decoders behind `read_video` and `video_clips`, and their dispatch.
+
+A video source is either a folder of image frames or a video file. Each
+decoder ("backend") turns one source into a `tf.data.Dataset` of uint8
+frames `(height, width, channels)` in frame order:
+
+| backend | sources | decoder |
+| --- | --- | --- |
+| `"tf"` | frame folders: JPEG, PNG, BMP, GIF | `tf.io.decode_image`, parallel |
+| `"pil"` | frame folders, also TIFF | Pillow in tf.data, parallel |
+| `"pyav"` | video files | PyAV (FFmpeg); grey = luma plane |
+| `"tfio"` | video files | tensorflow-io, see `tfio_backend` |
+
+`"auto"` picks `"tf"` for frame folders (`"pil"` when a folder holds TIFF
+frames, which `tf.io.decode_image` cannot read) and `"pyav"` for video
+files, and logs the choice. It never picks `"tfio"`. A backend whose
+library cannot be imported raises `BackendUnavailableError`, which says
+why and what to install.
+"""
+
+import importlib
+import logging
+import pathlib
+import re
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "tf", "pil", "pyav", "tfio")
+FRAME_FOLDER_BACKENDS = ("tf", "pil")
+VIDEO_FILE_BACKENDS = ("pyav", "tfio")
+
+# Extensions read as frames inside a frame folder; other files (thumbnails
+# databases, notes) are ignored.
+TF_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+TIFF_EXTENSIONS = (".tif", ".tiff")
+IMAGE_EXTENSIONS = TF_IMAGE_EXTENSIONS + TIFF_EXTENSIONS
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".avi",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+    ".flv",
+)
+
+VIDEO_INSTALL_HINT = 'pip install "keras-constrict[video]"'
+
+_DIGITS = re.compile(r"(\d+)")
+
+# Limited-range ("MPEG", 16..235) luma to full-range grey, the same table
+# FFmpeg's swscale applies for `to_ndarray(format="gray")`.
+_LIMITED_TO_FULL = np.clip(
+    np.round((np.arange(256) - 16) * 255.0 / 219.0), 0, 255
+).astype(np.uint8)
+
+
+class BackendUnavailableError(ImportError):
+    """A decoding backend was asked for but its library cannot be used."""
+
+
+class VideoDecodeError(ValueError):
+    """A frame file or video file cannot be read, or is truncated."""
+
+
+def natural_sort_key(name):
+    """Sort key that orders the numbers inside names by value.
+
+    `"frame_2.jpg"` sorts before `"frame_10.jpg"`, unlike plain string
+    order.
+
+    Args:
+        name: a file name (a `str` or a path; only its name is used).
+
+    Returns:
+        tuple: a key for `sorted`.
+    """
+    name = pathlib.PurePath(name).name
+    parts = _DIGITS.split(name)
+    # Alternate text and numbers; (0, text) / (1, number) keeps the tuple
+    # comparable when one name has text where another has a number.
+    return tuple(
+        (1, int(part), part) if index % 2 else (0, part.lower(), part)
+        for index, part in enumerate(parts)
+    )
+
+
+def list_frame_files(folder):
+    """Image frames of a frame folder, sorted by the numbers in their names.
+
+    Args:
+        folder: path to a folder of image frames.
+
+    Returns:
+        list[pathlib.Path]: the frame files in frame order.
+
+    Raises:
+        FileNotFoundError: if `folder` is not a folder.
+        ValueError: if it holds no image frames.
+    """
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"Frame folder not found. Expected a folder of image frames. "
+            f"Received: folder={str(folder)!r}"
+        )
+    files = [
+        path
+        for path in folder.iterdir()
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+    ]
+    if not files:
+        raise ValueError(
+            f"Frame folder {str(folder)!r} holds no image frames. Expected "
+            f"files ending in one of {', '.join(IMAGE_EXTENSIONS)}."
+        )
+    return sorted(files, key=natural_sort_key)
+
+
+def is_video_file(path):
+    """Whether `path` names a video file by its extension."""
+    return pathlib.Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def unavailable_reason(backend):
+    """Why `backend` cannot be used here, or None when it can.
+
+    Args:
+        backend: one of `"tf"`, `"pil"`, `"pyav"`, `"tfio"`.
+
+    Returns:
+        str | None: the reason and the fix, or None.
+    """
+    if backend == "tf":
+        return None
+    if backend == "pil":
+        return _import_reason("PIL", "Pillow", backend)
+    if backend == "pyav":
+        return _import_reason("av", "PyAV", backend)
+    if backend == "tfio":
+        try:
+            tfio_backend = importlib.import_module(
+                "keras_constrict.data.tfio_backend"
+            )
+        except ImportError as error:
+            return (
+                f"backend='tfio' needs the module "
+                f"keras_constrict.data.tfio_backend, which failed to import "
+                f"({error}). Use backend='pyav' or 'auto' instead."
+            )
+        return tfio_backend.tfio_unavailable_reason()
+    raise ValueError(_unknown_backend_message(backend))
+
+
+def _import_reason(module, library, backend):
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        return (
+            f"backend={backend!r} needs {library}, which failed to import "
+            f"({error}). Install it with `{VIDEO_INSTALL_HINT}`."
+        )
+    return None
+
+
+def _unknown_backend_message(backend):
+    return (
+        f"Unknown video backend. Expected one of "
+        f"{', '.join(repr(name) for name in BACKENDS)}. "
+        f"Received: backend={backend!r}"
+    )
+
+
+def resolve_backend(path, backend="auto"):
+    """The backend that decodes `path`, checked to be usable.
+
+    Args:
+        path: a frame folder or a video file.
+        backend: a name from `BACKENDS`. Defaults to `"auto"`.
+
+    Returns:
+        str: a concrete backend name (never `"auto"`).
+
+    Raises:
+        ValueError: for an unknown name, or a backend that cannot decode
+            this kind of source.
+        FileNotFoundError: if `path` does not exist.
+        BackendUnavailableError: if the backend's library cannot be used.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(_unknown_backend_message(backend))
+    path = pathlib.Path(path)
+    if path.is_dir():
+        kind, allowed = "a frame folder", FRAME_FOLDER_BACKENDS
+        if backend == "auto":
+            has_tiff = any(
+                file.suffix.lower() in TIFF_EXTENSIONS
+                for file in list_frame_files(path)
+            )
+            chosen = "pil" if has_tiff else "tf"
+    elif path.is_file():
+        if not is_video_file(path):
+            raise ValueError(
+                f"Not a frame folder or a video file. Expected a folder of "
+                f"image frames or a file ending in one of "
+                f"{', '.join(VIDEO_EXTENSIONS)}. Received: path={str(path)!r}"
+            )
+        kind, allowed = "a video file", VIDEO_FILE_BACKENDS
+        chosen = "pyav"
+    else:
+        raise FileNotFoundError(
+            f"Video not found. Expected a frame folder or a video file. "
+            f"Received: path={str(path)!r}"
+        )
+    if backend != "auto":
+        if backend not in allowed:
+            raise ValueError(
+                f"backend={backend!r} cannot decode {kind}. Use one of "
+                f"{', '.join(repr(name) for name in allowed)} or 'auto'. "
+                f"Received: path={str(path)!r}"
+            )
+        chosen = backend
+    reason = unavailable_reason(chosen)
+    if reason is not None:
+        raise BackendUnavailableError(reason)
+    if backend == "auto":
+        logger.debug("backend='auto' chose %r for %s", chosen, path)
+    return chosen
+
+
+def probe_video_file(path):
+    """Frame count and size of a video file, read from its container.
+
+    When the container does not record the frame count, the packets are
+    counted without decoding them.
+
+    Args:
+        path: a video file.
+
+    Returns:
+        tuple: `(num_frames, height, width)`.
+
+    Raises:
+        VideoDecodeError: if PyAV cannot open the file or it has no video
+            stream.
+    """
+    av = _import_av()
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoDecodeError(
+                    f"Video file {str(path)!r} has no video stream."
+                )
+            stream = container.streams.video[0]
+            height = stream.codec_context.height
+            width = stream.codec_context.width
+            num_frames = stream.frames
+            if num_frames <= 0:
+                num_frames = sum(
+                    1 for packet in container.demux(stream) if packet.size
+                )
+    except av.error.FFmpegError as error:
+        raise VideoDecodeError(
+            f"Video file {str(path)!r} is unreadable or truncated: {error}"
+        ) from error
+    return num_frames, height, width
+
+
+def _import_av():
+    reason = unavailable_reason("pyav")
+    if reason is not None:
+        raise BackendUnavailableError(reason)
+    import av
+
+    return av
+
+
+def _import_pil():
+    reason = unavailable_reason("pil")
+    if reason is not None:
+        raise BackendUnavailableError(reason)
+    from PIL import Image
+
+    return Image
+
+
+def _luma(frame):
+    """Full-range grey of a decoded YUV frame, read from its luma plane."""
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, -1)
+    luma = rows[:, : frame.width]
+    if frame.color_range == 2:  # JPEG/full range: luma is already grey.
+        return luma.copy()
+    return _LIMITED_TO_FULL[luma]
+
+
+def iterate_pyav_frames(path, grayscale=True):
+    """Decode a video file frame by frame with PyAV.
+
+    Grayscale reads the luma plane directly when the decoder outputs YUV
+    (no colour conversion), expanding limited-range luma to 0..255 as
+    FFmpeg's own grey conversion does.
+
+    Args:
+        path: a video file.
+        grayscale: one channel if True, RGB otherwise. Defaults to True.
+
+    Yields:
+        np.ndarray: uint8 `(height, width, channels)` frames.
+
+    Raises:
+        VideoDecodeError: if the file is unreadable, or decodes to fewer
+            frames than its container records (truncated).
+    """
+    av = _import_av()
+    path = str(path)
+    decoded = 0
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            expected = stream.frames
+            for frame in container.decode(stream):
+                if grayscale:
+                    if frame.format.name.startswith(("yuv", "yuvj", "nv")):
+                        image = _luma(frame)
+                    else:
+                        image = frame.to_ndarray(format="gray")
+                    image = image[:, :, None]
+                else:
+                    image = frame.to_ndarray(format="rgb24")
+                decoded += 1
+                yield image
+    except av.error.FFmpegError as error:
+        raise VideoDecodeError(
+            f"Video file {path!r} is unreadable or truncated after "
+            f"{decoded} frames: {error}"
+        ) from error
+    if expected > 0 and decoded < expected:
+        raise VideoDecodeError(
+            f"Video file {path!r} is truncated: its container records "
+            f"{expected} frames but only {decoded} could be decoded."
+        )
+
+
+def read_image_pil(path, grayscale=True):
+    """Decode one image file with Pillow (any format it reads, incl. TIFF).
+
+    Args:
+        path: an image file.
+        grayscale: one channel (PIL mode "L") if True, RGB otherwise.
+            Defaults to True.
+
+    Returns:
+        np.ndarray: uint8 `(height, width, channels)`.
+
+    Raises:
+        VideoDecodeError: if the file is unreadable or truncated.
+    """
+    image_module = _import_pil()
+    path = path.decode() if isinstance(path, bytes) else str(path)
+    try:
+        with image_module.open(path) as image:
+            image = image.convert("L" if grayscale else "RGB")
+            array = np.asarray(image, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise VideoDecodeError(
+            f"Frame file {path!r} is unreadable or truncated: {error}"
+        ) from error
+    if grayscale:
+        array = array[:, :, None]
+    return array
+
+
+def _looks_complete(contents, suffix):
+    """In-graph check of an image file's start and end markers.
+
+    Catches truncated JPEG and PNG files before `tf.io.decode_image`, whose
+    own error does not name the file.
+    """
+    import tensorflow as tf
+
+    suffix = suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        head, tail = b"\xff\xd8", b"\xff\xd9"
+    elif suffix == ".png":
+        head, tail = b"\x89PNG", b"IEND\xae\x42\x60\x82"
+    else:
+        return None
+    size = tf.strings.length(contents)
+    starts = tf.strings.substr(contents, 0, len(head)) == head
+    tail_at = tf.maximum(size - len(tail), 0)
+    ends = tf.strings.substr(contents, tail_at, len(tail)) == tail
+    return tf.logical_and(starts, ends)
+
+
+def frame_folder_dataset(files, backend, grayscale, height, width, suffix):
+    """Decode frame files inside tf.data, in order, in parallel.
+
+    Every frame is checked against `(height, width)`; a frame of another
+    size, or a truncated JPEG/PNG, fails with an error that names the file.
+    All arguments but `backend`, `grayscale` and `suffix` may be tensors,
+    so that one traced function serves every video of a dataset.
+
+    Args:
+        files: the frame files in frame order (strings or a string tensor).
+        backend: `"tf"` or `"pil"`.
+        grayscale: one channel if True, three otherwise.
+        height: the height every frame must have.
+        width: the width every frame must have.
+        suffix: extension of the frames (for the truncation check).
+
+    Returns:
+        tf.data.Dataset: uint8 frames `(height, width, channels)`.
+    """
+    import tensorflow as tf
+
+    channels = 1 if grayscale else 3
+
+    def load(path):
+        if backend == "tf":
+            contents = tf.io.read_file(path)
+            complete = _looks_complete(contents, suffix)
+            assertions = []
+            if complete is not None:
+                assertions.append(
+                    tf.debugging.Assert(
+                        complete,
+                        ["Frame file is unreadable or truncated:", path],
+                    )
+                )
+            with tf.control_dependencies(assertions):
+                image = tf.io.decode_image(
+                    contents, channels=channels, expand_animations=False
+                )
+        else:
+            image = tf.numpy_function(
+                lambda name: read_image_pil(name, grayscale),
+                [path],
+                tf.uint8,
+                stateful=False,
+            )
+        shape = tf.shape(image)
+        same = tf.logical_and(
+            tf.equal(shape[0], height), tf.equal(shape[1], width)
+        )
+        check = tf.debugging.Assert(
+            same,
+            [
+                "Frames of differing sizes in one video. Expected "
+                "(height, width) of the first frame:",
+                height,
+                width,
+                "Received:",
+                shape[0],
+                shape[1],
+                "in file",
+                path,
+            ],
+        )
+        with tf.control_dependencies([check]):
+            image = tf.identity(image)
+        return tf.ensure_shape(image, (None, None, channels))
+
+    if not isinstance(files, tf.Tensor):
+        files = [str(path) for path in files]
+    return tf.data.Dataset.from_tensor_slices(files).map(
+        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+
+
+def pyav_dataset(path, grayscale):
+    """Decode a video file with PyAV as a streaming tf.data dataset.
+
+    Args:
+        path: a video file (a string or a string tensor).
+        grayscale: one channel if True, RGB otherwise.
+
+    Returns:
+        tf.data.Dataset: uint8 frames `(height, width, channels)`.
+    """
+    import tensorflow as tf
+
+    _import_av()
+    channels = 1 if grayscale else 3
+
+    def generate(name):
+        name = name.decode() if isinstance(name, bytes) else name
+        yield from iterate_pyav_frames(name, grayscale)
+
+    return tf.data.Dataset.from_generator(
+        generate,
+        args=(path if isinstance(path, tf.Tensor) else str(path),),
+        output_signature=tf.TensorSpec((None, None, channels), tf.uint8),
+    )
+
+
+def source_frame_shape(path, backend, grayscale):
+    """`(height, width)` of a video source, from its first frame or header.
+
+    Args:
+        path: a frame folder or a video file.
+        backend: the concrete backend that will decode it.
+        grayscale: passed to the decoder of the first frame.
+
+    Returns:
+        tuple: `(height, width)`.
+    """
+    path = pathlib.Path(path)
+    if path.is_dir():
+        first = list_frame_files(path)[0]
+        return tuple(decode_one_frame(first, backend, grayscale).shape[:2])
+    if backend == "tfio":
+        return None
+    _, height, width = probe_video_file(path)
+    return height, width
+
+
+def decode_one_frame(path, backend, grayscale):
+    """Decode one frame file eagerly, naming the file if it fails.
+
+    Args:
+        path: an image file.
+        backend: `"tf"` or `"pil"`.
+        grayscale: one channel if True, three otherwise.
+
+    Returns:
+        np.ndarray: uint8 `(height, width, channels)`.
+
+    Raises:
+        VideoDecodeError: if the file is unreadable or truncated.
+    """
+    import tensorflow as tf
+
+    if backend == "pil":
+        return read_image_pil(path, grayscale)
+    contents = tf.io.read_file(str(path))
+    complete = _looks_complete(contents, pathlib.Path(path).suffix)
+    if complete is not None and not bool(complete):
+        raise VideoDecodeError(
+            f"Frame file {str(path)!r} is unreadable or truncated: its "
+            f"start or end marker is missing."
+        )
+    try:
+        image = tf.io.decode_image(
+            contents, channels=1 if grayscale else 3, expand_animations=False
+        )
+    except tf.errors.InvalidArgumentError as error:
+        raise VideoDecodeError(
+            f"Frame file {str(path)!r} is unreadable or truncated: "
+            f"{error.message}"
+        ) from error
+    return image.numpy()
