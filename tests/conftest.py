@@ -58,3 +58,101 @@ def ped2_root():
     if not PED2_ROOT.is_dir():
         pytest.fail(f"UCSD Ped2 is required but missing at {PED2_ROOT}")
     return PED2_ROOT
+
+
+# --- Video data fixtures (tiny videos in the real on-disk layouts) --------
+
+
+def write_mp4(path, frames, fps=10, crf=0):
+    """Write uint8 frames `(N, H, W)` (grey) or `(N, H, W, 3)` as H.264.
+
+    Uses PyAV (a fresh machine has no ffmpeg command). `crf=0` is
+    lossless in luma up to the grey-to-YUV range conversion.
+    """
+    import av
+    import numpy as np
+
+    frames = np.asarray(frames, np.uint8)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf)}
+        pixel_format = "gray" if frames.ndim == 3 else "rgb24"
+        for frame in frames:
+            picture = av.VideoFrame.from_ndarray(frame, format=pixel_format)
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+    return path
+
+
+def _tiny_frames(rng, num_frames, height=24, width=32):
+    """Smooth random frames whose mean brightness rises with the index."""
+    import numpy as np
+
+    base = rng.integers(40, 200, (height // 4 + 1, width // 4 + 1))
+    base = np.kron(base, np.ones((4, 4)))[:height, :width]
+    frames = [
+        np.clip(base + 8 * index + rng.integers(-6, 7, base.shape), 0, 255)
+        for index in range(num_frames)
+    ]
+    return np.stack(frames).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_video_set(tmp_path_factory):
+    """Tiny grey videos written once per session in every dataset layout.
+
+    `root` is a Ped2-like tree: `{training,testing}/frames/NN/`, with
+    `testing/labels/NN.npy` and the same videos as H.264 files in
+    `videos/{training,testing}/NN.mp4`. Training video 02 names its frames
+    `frame_0.jpg` .. `frame_9.jpg` (unpadded, so string order is wrong).
+    `flat_root` holds the same videos as `{training,testing}/NN.mp4`
+    with `testing/labels/NN.npy`. `frames[(split, name)]` is the uint8
+    array `(N, H, W)` each video was written from, `labels[name]` the
+    labels.
+    """
+    import types
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1234)
+    base = tmp_path_factory.mktemp("tiny_videos")
+    root = base / "ped2_like"
+    flat_root = base / "flat"
+    lengths = {
+        ("training", "01"): 12,
+        ("training", "02"): 10,
+        ("testing", "01"): 20,
+        ("testing", "02"): 17,
+    }
+    frames, labels = {}, {}
+    for (split, name), num_frames in lengths.items():
+        video = _tiny_frames(rng, num_frames)
+        frames[(split, name)] = video
+        folder = root / split / "frames" / name
+        folder.mkdir(parents=True)
+        for index, frame in enumerate(video):
+            file_name = f"{index:03d}.jpg"
+            if (split, name) == ("training", "02"):
+                file_name = f"frame_{index}.jpg"
+            Image.fromarray(frame, "L").save(folder / file_name, quality=95)
+        write_mp4(root / "videos" / split / f"{name}.mp4", video)
+        write_mp4(flat_root / split / f"{name}.mp4", video)
+        if split == "testing":
+            label = np.zeros(num_frames, np.uint8)
+            label[num_frames // 2 :] = 1
+            labels[name] = label
+            for label_root in (root, flat_root):
+                (label_root / "testing" / "labels").mkdir(
+                    parents=True, exist_ok=True
+                )
+                np.save(
+                    label_root / "testing" / "labels" / f"{name}.npy", label
+                )
+    return types.SimpleNamespace(
+        root=root, flat_root=flat_root, frames=frames, labels=labels
+    )

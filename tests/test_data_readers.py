@@ -1,0 +1,574 @@
+"""read_video and video_clips against independent decodes (PIL, PyAV)."""
+
+import logging
+import re
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_constrict.data import backends
+from keras_constrict.data import read_video
+from keras_constrict.data import video_clips
+from keras_constrict.data import video_frames
+
+
+def pil_folder(folder, mode="L"):
+    """Frames of a folder decoded by PIL, in the order given by numbers."""
+    files = sorted(
+        folder.iterdir(),
+        key=lambda path: int(re.findall(r"\d+", path.name)[-1]),
+    )
+    frames = [np.asarray(Image.open(path).convert(mode)) for path in files]
+    frames = np.stack(frames)
+    return frames[..., None] if mode == "L" else frames
+
+
+def pyav_decode(path, pixel_format="gray"):
+    with av.open(str(path)) as container:
+        frames = [
+            frame.to_ndarray(format=pixel_format)
+            for frame in container.decode(video=0)
+        ]
+    frames = np.stack(frames)
+    return frames[..., None] if pixel_format == "gray" else frames
+
+
+def bilinear_reference(frames, size):
+    """Bilinear resize with half-pixel centres and no antialiasing."""
+    frames = frames.astype(np.float64)
+    in_h, in_w = frames.shape[1:3]
+
+    def coordinates(out_size, in_size):
+        source = (np.arange(out_size) + 0.5) * in_size / out_size - 0.5
+        source = np.clip(source, 0, in_size - 1)
+        low = np.floor(source).astype(int)
+        high = np.minimum(low + 1, in_size - 1)
+        return low, high, source - low
+
+    row_low, row_high, row_frac = coordinates(size[0], in_h)
+    col_low, col_high, col_frac = coordinates(size[1], in_w)
+    rows = (
+        frames[:, row_low] * (1 - row_frac)[None, :, None, None]
+        + frames[:, row_high] * row_frac[None, :, None, None]
+    )
+    return (
+        rows[:, :, col_low] * (1 - col_frac)[None, None, :, None]
+        + rows[:, :, col_high] * col_frac[None, None, :, None]
+    )
+
+
+def clips_array(dataset):
+    return np.stack(list(dataset.as_numpy_iterator()))
+
+
+# --- read_video -----------------------------------------------------------
+
+
+def test_frame_folder_matches_pil(tiny_video_set):
+    folder = tiny_video_set.root / "testing" / "frames" / "01"
+    frames = read_video(folder)
+    assert frames.dtype == np.uint8
+    assert frames.shape == (20, 24, 32, 1)
+    np.testing.assert_array_equal(frames, pil_folder(folder))
+    # The JPEGs are close to what they were written from.
+    original = tiny_video_set.frames[("testing", "01")]
+    assert np.abs(frames[..., 0].astype(int) - original).mean() < 3
+
+
+def test_frames_sorted_by_number_not_string(tiny_video_set):
+    folder = tiny_video_set.root / "training" / "frames" / "02"
+    names = [path.name for path in backends.list_frame_files(folder)]
+    assert names == [f"frame_{index}.jpg" for index in range(10)]
+    frames = read_video(folder)
+    np.testing.assert_array_equal(frames, pil_folder(folder))
+    # Brightness rises with the frame number in this video.
+    assert np.all(np.diff(frames.mean(axis=(1, 2, 3))) > 0)
+
+
+def test_natural_sort_key():
+    names = ["10.jpg", "9.jpg", "frame_10.png", "frame_2.png", "b1", "a20"]
+    assert sorted(names, key=backends.natural_sort_key) == [
+        "9.jpg",
+        "10.jpg",
+        "a20",
+        "b1",
+        "frame_2.png",
+        "frame_10.png",
+    ]
+
+
+def test_frame_folder_rgb_matches_pil(tiny_video_set):
+    folder = tiny_video_set.root / "testing" / "frames" / "02"
+    frames = read_video(folder, grayscale=False)
+    assert frames.shape == (17, 24, 32, 3)
+    np.testing.assert_array_equal(frames, pil_folder(folder, "RGB"))
+
+
+def test_pil_backend_equals_tf_backend(tiny_video_set):
+    folder = tiny_video_set.root / "testing" / "frames" / "01"
+    np.testing.assert_array_equal(
+        read_video(folder, backend="pil"), read_video(folder, backend="tf")
+    )
+
+
+def test_png_and_tiff_folders(tmp_path, tiny_video_set):
+    original = tiny_video_set.frames[("training", "01")]
+    for suffix in ("png", "tif"):
+        folder = tmp_path / suffix
+        folder.mkdir()
+        for index, frame in enumerate(original):
+            Image.fromarray(frame, "L").save(folder / f"{index}.{suffix}")
+        assert backends.resolve_backend(folder) == (
+            "pil" if suffix == "tif" else "tf"
+        )
+        np.testing.assert_array_equal(read_video(folder)[..., 0], original)
+
+
+def test_tf_backend_refuses_tiff(tmp_path, tiny_video_set):
+    frame = tiny_video_set.frames[("training", "01")][0]
+    Image.fromarray(frame, "L").save(tmp_path / "0.tif")
+    frames = video_frames(tmp_path, value_range=None, backend="pil")
+    np.testing.assert_array_equal(next(iter(frames)).numpy()[..., 0], frame)
+    with pytest.raises(Exception, match="Unknown image file format"):
+        read_video(tmp_path, backend="tf")
+
+
+def test_mp4_matches_pyav(tiny_video_set):
+    path = tiny_video_set.root / "videos" / "testing" / "01.mp4"
+    frames = read_video(path)
+    assert frames.dtype == np.uint8
+    assert frames.shape == (20, 24, 32, 1)
+    # The luma plane, expanded from limited range, equals FFmpeg's grey.
+    np.testing.assert_array_equal(frames, pyav_decode(path, "gray"))
+    original = tiny_video_set.frames[("testing", "01")]
+    assert np.abs(frames[..., 0].astype(int) - original).max() <= 1
+    np.testing.assert_array_equal(
+        read_video(path, grayscale=False), pyav_decode(path, "rgb24")
+    )
+
+
+def test_full_range_video_luma_is_not_expanded(tmp_path, tiny_video_set):
+    original = tiny_video_set.frames[("training", "01")]
+    path = tmp_path / "full.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.height, stream.width = original.shape[1:]
+        stream.pix_fmt = "yuvj420p"
+        stream.options = {"crf": "0"}
+        for frame in original:
+            picture = av.VideoFrame.from_ndarray(frame, format="gray")
+            container.mux(stream.encode(picture.reformat(format="yuvj420p")))
+        container.mux(stream.encode())
+    frames = read_video(path)
+    np.testing.assert_array_equal(frames, pyav_decode(path, "gray"))
+    assert np.abs(frames[..., 0].astype(int) - original).max() <= 1
+
+
+@pytest.mark.parametrize("size", [(12, 16), (48, 40), (24, 32)])
+def test_resize_matches_bilinear_reference(tiny_video_set, size):
+    folder = tiny_video_set.root / "testing" / "frames" / "01"
+    native = read_video(folder)
+    expected = bilinear_reference(native, size)
+    resized = read_video(folder, size=size)
+    assert resized.dtype == np.uint8
+    assert resized.shape == (20, *size, 1)
+    assert np.abs(resized - np.round(expected)).max() <= 1
+    frames = np.stack(
+        list(video_frames(folder, size=size, value_range=(0.0, 255.0)))
+    )
+    np.testing.assert_allclose(frames, expected, atol=1e-3)
+
+
+# --- video_clips ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["frames", "mp4"])
+def test_clips_are_windows_of_the_frames(tiny_video_set, kind):
+    root = tiny_video_set.root
+    if kind == "frames":
+        path = root / "testing" / "frames" / "01"
+    else:
+        path = root / "videos" / "testing" / "01.mp4"
+    frames = read_video(path).astype(np.float64)
+    clips = clips_array(video_clips(path, clip_length=4, size=None))
+    assert clips.dtype == np.float32
+    assert clips.shape == (20 - 3, 4, 24, 32, 1)
+    expected = np.stack([frames[i : i + 4] for i in range(17)])
+    np.testing.assert_allclose(clips, expected / 255 * 2 - 1, atol=1e-6)
+    assert clips.min() >= -1.0 and clips.max() <= 1.0
+
+
+def test_clips_stride_size_and_range(tiny_video_set):
+    path = tiny_video_set.root / "testing" / "frames" / "01"
+    clips = clips_array(
+        video_clips(
+            path, clip_length=5, stride=3, size=(12, 16), value_range=(0, 1)
+        )
+    )
+    starts = range(0, 20 - 5 + 1, 3)
+    assert clips.shape == (len(starts), 5, 12, 16, 1)
+    resized = bilinear_reference(read_video(path), (12, 16)) / 255
+    expected = np.stack([resized[i : i + 5] for i in starts])
+    np.testing.assert_allclose(clips, expected, atol=1e-5)
+    assert 0.0 <= clips.min() and clips.max() <= 1.0
+
+
+def test_clips_never_span_two_videos(tiny_video_set):
+    root = tiny_video_set.root
+    paths = [root / "testing" / "frames" / name for name in ("01", "02")]
+    clips = clips_array(video_clips(paths, clip_length=6, size=None))
+    assert len(clips) == (20 - 5) + (17 - 5)
+    for offset, path in ((0, paths[0]), (15, paths[1])):
+        frames = read_video(path) / 255 * 2 - 1
+        np.testing.assert_allclose(clips[offset], frames[:6], atol=1e-6)
+        last = len(frames) - 6
+        np.testing.assert_allclose(
+            clips[offset + last], frames[last:], atol=1e-6
+        )
+
+
+def test_video_shorter_than_a_clip_gives_no_clips(tiny_video_set):
+    path = tiny_video_set.root / "training" / "frames" / "02"  # 10 frames
+    assert len(clips_array(video_clips(path, clip_length=10))) == 1
+    clips = list(video_clips(path, clip_length=11))
+    assert clips == []
+
+
+def test_shuffle_keeps_the_clips_and_follows_the_seed(tiny_video_set):
+    root = tiny_video_set.root
+    paths = sorted((root / "videos" / "training").iterdir()) + [
+        root / "testing" / "frames" / "01"
+    ]
+
+    def clips(shuffle, seed=None):
+        return clips_array(
+            video_clips(
+                paths, clip_length=4, size=(8, 8), shuffle=shuffle, seed=seed
+            )
+        )
+
+    ordered = clips(False)
+    first, again, other = clips(True, 1), clips(True, 1), clips(True, 2)
+    assert len(ordered) == (12 - 3) + (10 - 3) + (20 - 3)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, ordered)
+    assert not np.array_equal(first, other)
+
+    def key(array):
+        return sorted(clip.tobytes() for clip in array)
+
+    assert key(first) == key(ordered) == key(other)
+
+
+def test_each_frame_is_decoded_once_per_pass(tiny_video_set, monkeypatch):
+    calls = []
+    read_image = backends.read_image_pil
+    iterate_frames = backends.iterate_pyav_frames
+
+    def counting_read(path, grayscale=True):
+        calls.append(path)
+        return read_image(path, grayscale)
+
+    def counting_iterate(path, grayscale=True):
+        for frame in iterate_frames(path, grayscale):
+            calls.append(path)
+            yield frame
+
+    monkeypatch.setattr(backends, "read_image_pil", counting_read)
+    monkeypatch.setattr(backends, "iterate_pyav_frames", counting_iterate)
+    root = tiny_video_set.root
+    for path, backend in (
+        (root / "testing" / "frames" / "01", "pil"),
+        (root / "videos" / "testing" / "01.mp4", "pyav"),
+    ):
+        dataset = video_clips(path, clip_length=8, backend=backend)
+        for _ in range(2):
+            calls.clear()
+            assert len(clips_array(dataset)) == 20 - 7
+            # The first frame is decoded once more while the pipeline is
+            # built (to learn the frame size), not during the pass.
+            assert len(calls) == 20
+
+
+def test_auto_logs_the_backend(tiny_video_set, caplog):
+    path = tiny_video_set.root / "videos" / "testing" / "01.mp4"
+    with caplog.at_level(logging.INFO, logger="keras_constrict.data"):
+        video_clips(path, clip_length=4)
+    assert (
+        "video_clips decodes 1 video(s) with backend='pyav' (chosen by "
+        "backend='auto')" in caplog.text
+    )
+
+
+# --- errors ---------------------------------------------------------------
+
+
+def test_unknown_backend(tiny_video_set):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Unknown video backend. Expected one of 'auto', 'tf', 'pil', "
+            "'pyav', 'tfio'. Received: backend='opencv'"
+        ),
+    ):
+        read_video(
+            tiny_video_set.root / "testing" / "frames" / "01", backend="opencv"
+        )
+
+
+def test_backend_that_cannot_decode_the_source(tiny_video_set):
+    path = tiny_video_set.root / "videos" / "testing" / "01.mp4"
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"backend='tf' cannot decode a video file. Use one of 'pyav', "
+            f"'tfio' or 'auto'. Received: path={str(path)!r}"
+        ),
+    ):
+        read_video(path, backend="tf")
+    folder = tiny_video_set.root / "testing" / "frames" / "01"
+    with pytest.raises(
+        ValueError, match="backend='pyav' cannot decode a frame"
+    ):
+        video_clips(folder, backend="pyav")
+
+
+def test_missing_path_and_unknown_file(tmp_path):
+    missing = tmp_path / "nothing"
+    with pytest.raises(
+        FileNotFoundError,
+        match=re.escape(
+            "Video not found. Expected a frame folder or a video file. "
+            f"Received: path={str(missing)!r}"
+        ),
+    ):
+        read_video(missing)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    with pytest.raises(ValueError, match="Not a frame folder or a video file"):
+        read_video(text)
+
+
+def test_empty_frame_folder(tmp_path):
+    (tmp_path / "readme.txt").write_text("no frames here")
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"Frame folder {str(tmp_path)!r} holds no image frames. Expected "
+            f"files ending in one of .jpg, .jpeg, .png, .bmp, .gif, .tif, "
+            f".tiff."
+        ),
+    ):
+        read_video(tmp_path)
+
+
+def copy_frames(source, target):
+    target.mkdir()
+    for path in source.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+def test_truncated_jpeg_names_the_file(tmp_path, tiny_video_set):
+    folder = copy_frames(
+        tiny_video_set.root / "testing" / "frames" / "01", tmp_path / "v"
+    )
+    bad = folder / "007.jpg"
+    bad.write_bytes(bad.read_bytes()[:200])
+    with pytest.raises(
+        backends.VideoDecodeError,
+        match=re.escape(
+            f"Frame file {str(bad)!r} is unreadable or truncated: its start "
+            f"or end marker is missing."
+        ),
+    ):
+        read_video(folder)
+    import tensorflow as tf
+
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=re.escape("Frame file is unreadable or truncated:")
+        + ".*"
+        + re.escape(str(bad)),
+    ):
+        clips_array(video_clips(folder, clip_length=4))
+
+
+def test_corrupt_jpeg_names_the_file(tmp_path, tiny_video_set):
+    folder = copy_frames(
+        tiny_video_set.root / "testing" / "frames" / "01", tmp_path / "v"
+    )
+    bad = folder / "003.jpg"
+    data = bytearray(bad.read_bytes())
+    data[2:-2] = b"\x00" * (len(data) - 4)  # markers kept, content gone
+    bad.write_bytes(bytes(data))
+    with pytest.raises(
+        backends.VideoDecodeError,
+        match=re.escape(f"Frame file {str(bad)!r} is unreadable or truncated"),
+    ):
+        read_video(folder)
+
+
+def test_frames_of_differing_sizes(tmp_path, tiny_video_set):
+    folder = copy_frames(
+        tiny_video_set.root / "testing" / "frames" / "01", tmp_path / "v"
+    )
+    bad = folder / "005.jpg"
+    Image.fromarray(np.zeros((20, 32), np.uint8)).save(bad)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"Frames of differing sizes in {str(folder)!r}. Expected "
+            f"(height, width)=(24, 32) like the first frame '000.jpg'. "
+            f"Received: (height, width)=(20, 32) in {str(bad)!r}"
+        ),
+    ):
+        read_video(folder)
+    import tensorflow as tf
+
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"Frames of differing sizes in one video\..*\[24\] \[32\] "
+        r"\[Received:\] \[20\] \[32\] \[in file\] \[" + re.escape(str(bad)),
+    ):
+        clips_array(video_clips(folder, clip_length=4, size=(8, 8)))
+
+
+def test_truncated_and_unreadable_video_files(tmp_path, tiny_video_set):
+    source = tiny_video_set.root / "videos" / "testing" / "01.mp4"
+    data = source.read_bytes()
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"\x00" * 4096)
+    with pytest.raises(
+        backends.VideoDecodeError,
+        match=re.escape(
+            f"Video file {str(garbage)!r} is unreadable or truncated after "
+            f"0 frames:"
+        ),
+    ):
+        read_video(garbage)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        backends.VideoDecodeError,
+        match=re.escape(f"Video file {str(truncated)!r} is unreadable"),
+    ):
+        read_video(truncated)
+
+
+def test_truncated_video_with_its_index_first(tmp_path):
+    # Noise spreads the bytes over all frames, so a cut loses whole frames.
+    rng = np.random.default_rng(0)
+    original = rng.integers(0, 256, (20, 24, 32), dtype=np.uint8)
+    path = tmp_path / "faststart.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.height, stream.width = original.shape[1:]
+        stream.pix_fmt = "yuv420p"
+        for frame in original:
+            picture = av.VideoFrame.from_ndarray(frame, format="gray")
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(
+        backends.VideoDecodeError,
+        match=re.escape(
+            f"Video file {str(path)!r} is truncated: its container records "
+            f"20 frames but only 10 could be decoded."
+        ),
+    ):
+        read_video(path)
+    import tensorflow as tf
+
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=re.escape(f"Video file {str(path)!r} is truncated"),
+    ):
+        clips_array(video_clips(path, clip_length=4))
+
+
+def test_missing_pyav_says_what_to_install(tiny_video_set, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "av", None)
+    with pytest.raises(
+        backends.BackendUnavailableError,
+        match=re.escape(
+            "backend='pyav' needs PyAV, which failed to import (import of "
+            "av halted; None in sys.modules). Install it with `pip install "
+            '"keras-constrict[video]"`.'
+        ),
+    ):
+        read_video(tiny_video_set.root / "videos" / "testing" / "01.mp4")
+
+
+def test_tfio_unavailable_reason_is_raised(tiny_video_set, monkeypatch):
+    path = tiny_video_set.root / "videos" / "testing" / "01.mp4"
+    monkeypatch.setitem(
+        __import__("sys").modules, "keras_constrict.data.tfio_backend", None
+    )
+    with pytest.raises(
+        backends.BackendUnavailableError,
+        match=re.escape(
+            "backend='tfio' needs the module keras_constrict.data."
+            "tfio_backend, which failed to import"
+        ),
+    ):
+        read_video(path, backend="tfio")
+    monkeypatch.undo()
+
+    from keras_constrict.data import tfio_backend
+
+    monkeypatch.setattr(
+        tfio_backend,
+        "tfio_unavailable_reason",
+        lambda: "tensorflow-io is not installed; pip install tensorflow-io",
+    )
+    with pytest.raises(
+        backends.BackendUnavailableError,
+        match="^tensorflow-io is not installed; pip install tensorflow-io$",
+    ):
+        video_clips(path, backend="tfio")
+
+
+def test_auto_never_picks_tfio(tiny_video_set, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "av", None)
+    path = tiny_video_set.root / "videos" / "testing" / "01.mp4"
+    with pytest.raises(backends.BackendUnavailableError, match="'pyav'"):
+        backends.resolve_backend(path, "auto")
+
+
+def test_bad_arguments(tiny_video_set):
+    folder = tiny_video_set.root / "testing" / "frames" / "01"
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Expected `size` to be None or (height, width), two positive "
+            "integers. Received: size=256"
+        ),
+    ):
+        video_clips(folder, size=256)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Expected `clip_length` to be a positive integer. Received: "
+            "clip_length=0"
+        ),
+    ):
+        video_clips(folder, clip_length=0)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Expected `value_range` to be (low, high) with low < high, or "
+            "None for uint8 values. Received: value_range=(1, -1)"
+        ),
+    ):
+        video_clips(folder, value_range=(1, -1))
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Expected at least one video in `videos`. Received: videos=[]"
+        ),
+    ):
+        video_clips([])
