@@ -291,10 +291,9 @@ class AnomalyVideoDataset:
             np.ndarray: float32 `(num_frames, height, width, channels)`,
             resized to `size` and scaled to `value_range`.
         """
-        frames = readers.video_frames(
+        return readers.read_frames(
             video, self.size, self.grayscale, self.value_range, self.backend
         )
-        return np.concatenate(list(frames.batch(64).as_numpy_iterator()))
 
     def clips(self, videos, clip_length=16, stride=1, shuffle=False, seed=None):
         """Clips of the given videos (see `keras_constrict.data.video_clips`).

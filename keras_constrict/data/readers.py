@@ -145,26 +145,53 @@ def read_video(path, size=None, grayscale=True, backend="auto"):
     >>> frames.shape, frames.dtype
     ((180, 240, 360, 1), dtype('uint8'))
     """
+    return read_frames(path, size, grayscale, None, backend)
+
+
+def read_frames(
+    video, size=None, grayscale=True, value_range=None, backend="auto"
+):
+    """All frames of one video as an array, optionally resized and scaled.
+
+    Args:
+        video: a frame folder, a video file or a `Video`.
+        size: `(height, width)` to resize to (bilinear), or None to keep
+            the video's size. Defaults to None.
+        grayscale: one channel if True, RGB otherwise. Defaults to True.
+        value_range: `(low, high)` that pixel values 0 and 255 map to, for
+            float32 frames; None for uint8 frames (rounded after a
+            resize). Defaults to None.
+        backend: the decoder (see `read_video`). Defaults to `"auto"`.
+
+    Returns:
+        np.ndarray: `(frames, height, width, channels)`, uint8 or float32.
+
+    Raises:
+        The errors of `read_video`.
+    """
     import tensorflow as tf
 
     size = _check_size(size)
-    path = _source_path(path)
+    value_range = _check_value_range(value_range)
+    path = _source_path(video)
     backend = backends.resolve_backend(path, backend)
-    if backend == "pyav":
-        frames = np.stack(list(backends.iterate_pyav_frames(path, grayscale)))
-    elif backend == "tfio":
+    if path.is_dir():
+        source = _Source(path, backend, grayscale)
+        frames = _prepare(_source_frames(source, grayscale), size, value_range)
+        try:
+            return np.concatenate(list(frames.batch(64).as_numpy_iterator()))
+        except tf.errors.InvalidArgumentError as error:
+            _raise_named_frame_error(path, backend, grayscale, error)
+    if backend == "tfio":
         from keras_constrict.data import tfio_backend
 
         frames = tfio_backend.tfio_read_video(path, grayscale=grayscale)
     else:
-        source = _Source(path, backend, grayscale)
-        dataset = _source_frames(source, grayscale).batch(64)
-        try:
-            frames = np.concatenate(list(dataset.as_numpy_iterator()))
-        except tf.errors.InvalidArgumentError as error:
-            _raise_named_frame_error(path, backend, grayscale, error)
+        frames = np.stack(list(backends.iterate_pyav_frames(path, grayscale)))
+    if value_range is not None:
+        return _resize_and_scale(frames, size, value_range).numpy()
     if size is not None:
-        frames = _resize_uint8(frames, size).numpy()
+        return _resize_uint8(frames, size).numpy()
     return frames
 
 
