@@ -590,7 +590,7 @@ class AnomalyAUC(keras.callbacks.Callback):
                 self.target_index,
                 self.batch_size,
             )
-            if video.labels is not None:
+            if getattr(video, "labels", None) is not None:
                 labels[video.name] = np.asarray(video.labels)
             if self._writers is not None and video.name in self.plot_videos:
                 plotted[video.name] = frames

@@ -458,7 +458,9 @@ def evaluate(
     index = target_index(clip_length, target)
     batch_size = _check_batch_size(batch_size)
     test_videos = select_videos(dataset, videos)
-    unlabelled = [v.name for v in test_videos if v.labels is None]
+    unlabelled = [
+        v.name for v in test_videos if getattr(v, "labels", None) is None
+    ]
     if len(unlabelled) == len(test_videos):
         raise ValueError(
             "evaluate needs per-frame labels (1 = anomalous) for the test "
@@ -476,7 +478,8 @@ def evaluate(
     labels = {}
     for video in test_videos:
         frames = dataset.frames(video)
-        if video.labels is not None and len(video.labels) != len(frames):
+        video_labels = getattr(video, "labels", None)
+        if video_labels is not None and len(video_labels) != len(frames):
             raise ValueError(
                 f"Test video {video.name!r} has {len(video.labels)} labels "
                 f"but {len(frames)} frames; each frame needs exactly one "
@@ -485,8 +488,8 @@ def evaluate(
         scores[video.name] = frame_scores(
             model, frames, clip_length, index, batch_size
         )
-        if video.labels is not None:
-            labels[video.name] = video.labels
+        if video_labels is not None:
+            labels[video.name] = video_labels
         logger.debug(
             "Scored test video %s (%d frames)", video.name, len(frames)
         )

@@ -381,3 +381,39 @@ def test_plot_frame_scores_shades_anomalous_runs():
     assert len(spans) == 2
     image = scoring.figure_to_array(figure)
     assert image.dtype == np.uint8 and image.shape == (240, 640, 3)
+
+
+@pytest.mark.ped2
+def test_evaluate_on_ped2_matches_reference(ped2_root):
+    from keras_constrict.data import AnomalyVideoDataset
+
+    dataset = AnomalyVideoDataset(ped2_root, size=(32, 32))
+    names = ["01", "02", "03", "04"]
+    model = tiny_autoencoder(seed=4, size=32)
+
+    result = scoring.evaluate(model, dataset, videos=names)
+
+    videos = {video.name: video for video in dataset.testing_videos}
+    kept_scores, kept_labels = [], []
+    for name in names:
+        frames = dataset.frames(videos[name])
+        labels = np.load(ped2_root / "testing" / "labels" / f"{name}.npy")
+        expected = reference_scores(reference_psnr(model, frames, 16, 8))
+        assert np.isnan(expected[:8]).all() and np.isnan(expected[-7:]).all()
+        np.testing.assert_allclose(result.scores[name], expected, atol=1e-5)
+        np.testing.assert_array_equal(result.labels[name], labels)
+        kept_scores.append(expected[8:-7])
+        kept_labels.append(labels[8:-7])
+        if name == "03":
+            assert np.isnan(result.video_auc[name])
+        else:
+            assert result.video_auc[name] == pytest.approx(
+                roc_auc_score(labels[8:-7], expected[8:-7]), abs=1e-6
+            )
+    assert result.micro_auc == pytest.approx(
+        roc_auc_score(np.concatenate(kept_labels), np.concatenate(kept_scores)),
+        abs=1e-6,
+    )
+    assert result.macro_auc == pytest.approx(
+        np.mean([result.video_auc[n] for n in ("01", "02", "04")])
+    )
