@@ -10,8 +10,14 @@ _DECODER = ((256, 2), (128, 2), (96, 2))
 def _block(x, layer, name):
     x = layer(x)
     # PyTorch's BatchNorm defaults: momentum 0.1 (Keras 0.9), eps 1e-5.
+    # On TensorFlow the batch statistics are synchronised across replicas,
+    # so training under tf.distribute matches one device with the same
+    # global batch.
+    options = {}
+    if keras.backend.backend() == "tensorflow":
+        options["synchronized"] = True
     x = keras.layers.BatchNormalization(
-        momentum=0.9, epsilon=1e-5, name=f"{name}_bn"
+        momentum=0.9, epsilon=1e-5, name=f"{name}_bn", **options
     )(x)
     return x
 

@@ -357,7 +357,7 @@ def _calibration_clips(dataset, config, count=32):
     return np.stack(list(clips.take(count).as_numpy_iterator()))
 
 
-def train(config, overwrite=False, verbose="auto"):
+def train(config, overwrite=False, verbose="auto", callbacks=None):
     """Train the reference autoencoder as `config` says; see module doc.
 
     Args:
@@ -366,6 +366,8 @@ def train(config, overwrite=False, verbose="auto"):
             one, into `RUN_DIR/previous/` and start again. Defaults to
             False (raise instead).
         verbose: Keras' `fit` verbosity. Defaults to "auto".
+        callbacks: more Keras callbacks for `fit`, called after the run's
+            own (so they see `val_auc`). Defaults to None.
 
     Returns:
         dict: the content of `results.json`.
@@ -410,14 +412,24 @@ def train(config, overwrite=False, verbose="auto"):
     cache = {"memory": "memory", "none": None}.get(
         config.cache, str(pathlib.Path(config.out) / "cache" / "train.npy")
     )
-    train_data = dataset.train_dataset(
-        clip_length=config.clip_length,
-        stride=config.stride,
-        batch_size=config.batch_size,
-        shuffle=True,
-        seed=config.seed,
-        cache=cache,
-    ).repeat()
+
+    def stream_from(consumed):
+        # A new pipeline for every fit call: a reshuffling tf.data shuffle
+        # orders each iterator of one dataset object differently, so only
+        # a fresh pipeline skipped by `consumed` batches continues the
+        # exact data stream of an uninterrupted run.
+        return (
+            dataset.train_dataset(
+                clip_length=config.clip_length,
+                stride=config.stride,
+                batch_size=config.batch_size,
+                shuffle=True,
+                seed=config.seed,
+                cache=cache,
+            )
+            .repeat()
+            .skip(consumed)
+        )
 
     state_dir = pathlib.Path(config.out) / "state"
     progress = {"epoch": 0, "batch": 0, "radius": None, "best_val_auc": -1.0}
@@ -460,6 +472,7 @@ def train(config, overwrite=False, verbose="auto"):
     resume = _resume_callback_class()(
         state_dir, progress, steps_per_epoch, config.checkpoint_seconds, chief
     )
+    user_callbacks = list(callbacks or [])
     callbacks = [
         auc,
         best,
@@ -467,6 +480,7 @@ def train(config, overwrite=False, verbose="auto"):
         keras.callbacks.CSVLogger(out / "history.csv", append=True),
         keras.callbacks.TensorBoard(out / "logs"),
         resume,
+        *user_callbacks,
     ]
 
     started = time.monotonic()
@@ -485,6 +499,9 @@ def train(config, overwrite=False, verbose="auto"):
             layer.radius, layer.weight = float(radius), config.weight
             progress["radius"] = float(radius)
             logger.info("Constriction radius %.4f", radius)
+            # The best checkpoint is chosen among constricted epochs only.
+            best.best = float("-inf")
+            progress["best_val_auc"] = -1.0
             # Recompile so that the train step is traced with the penalty;
             # the optimizer and its state are kept.
             with strategy.scope():
@@ -496,7 +513,7 @@ def train(config, overwrite=False, verbose="auto"):
         )
         consumed = epoch * steps_per_epoch + batch
         model.fit(
-            train_data.skip(consumed),
+            stream_from(consumed),
             initial_epoch=epoch,
             epochs=end,
             steps_per_epoch=steps_per_epoch - batch,
@@ -509,12 +526,10 @@ def train(config, overwrite=False, verbose="auto"):
     if layer is not None and progress["radius"] is None:
         progress["radius"] = layer.radius
 
-    best_path = out / "checkpoints" / "best.keras"
-    best_model = (
-        keras.saving.load_model(best_path) if best_path.exists() else model
-    )
+    # The last epoch's model is the run's figure; the best checkpoint was
+    # chosen on the test labels, so its AUC is an optimistic second figure.
     evaluation = scoring.evaluate(
-        best_model, dataset, clip_length=config.clip_length
+        model, dataset, clip_length=config.clip_length
     )
     results = {
         "config": config.to_json(),
@@ -524,6 +539,7 @@ def train(config, overwrite=False, verbose="auto"):
         "micro_auc": evaluation.micro_auc,
         "macro_auc": evaluation.macro_auc,
         "video_auc": evaluation.video_auc,
+        "best_val_auc": progress["best_val_auc"],
         "history": read_history(out / "history.csv"),
         "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
     }
