@@ -29,6 +29,8 @@ import numpy as np
 
 from keras_constrict import scoring
 
+__all__ = ["AnomalyAUC", "ConstrictionMonitor"]
+
 logger = logging.getLogger(__name__)
 
 _MATPLOTLIB_HINT = 'pip install "keras-constrict[plots]"'

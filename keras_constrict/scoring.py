@@ -26,9 +26,18 @@ import warnings
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "Evaluation",
+    "anomaly_scores_from_psnr",
+    "evaluate",
+    "evaluate_scores",
+    "frame_psnr",
+    "frame_scores",
+    "plot_frame_scores",
+    "target_index",
+]
 
-TARGETS = ("middle", "last")
+logger = logging.getLogger(__name__)
 
 # A perfect reconstruction (mse == 0) would give an infinite PSNR and break
 # the per-video normalisation; the mse is floored here (PSNR <= 100 dB).
@@ -77,7 +86,7 @@ def target_index(clip_length, target="middle"):
     )
 
 
-def _check_frames(frames, clip_length):
+def _check_frames(frames):
     frames = np.asarray(frames)
     if frames.ndim != 4:
         hint = (
@@ -186,7 +195,7 @@ def frame_psnr(model, frames, clip_length=16, target="middle", batch_size=8):
             reconstruction of its input.
     """
     index = target_index(clip_length, target)
-    frames = _check_frames(frames, clip_length)
+    frames = _check_frames(frames)
     batch_size = _check_batch_size(batch_size)
     psnr = np.full(len(frames), np.nan)
     num_windows = len(frames) - clip_length + 1
@@ -304,8 +313,8 @@ class Evaluation:
     micro_auc: float
     macro_auc: float
     video_auc: dict
-    scores: dict
-    labels: dict
+    scores: dict = dataclasses.field(repr=False)
+    labels: dict = dataclasses.field(repr=False)
 
     @property
     def single_class_videos(self):
