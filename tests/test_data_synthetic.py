@@ -30,13 +30,13 @@ def test_layout_and_labels(synthetic_root):
     dataset = AnomalyVideoDataset(synthetic_root, size=None)
     assert dataset.layout == "frames"
     assert [v.name for v in dataset.training_videos] == ["01", "02", "03", "04"]
-    assert [v.num_frames for v in dataset.testing_videos] == [64] * 4
+    assert [v.num_frames for v in dataset.testing_videos] == [64] * 6
     manifest = json.loads((synthetic_root / "synthetic.json").read_text())
     kinds = [
         manifest["videos"]["testing"][v.name]["anomaly"]
         for v in (dataset.testing_videos)
     ]
-    assert kinds == ["fast", "large", "wrong_direction", "fast"]
+    assert kinds == ["fast", "large", "wrong_direction"] * 2
     for video in dataset.testing_videos:
         # Each test video has normal frames before its event, then some
         # anomalous ones.
@@ -121,4 +121,4 @@ def test_anomalies_are_visible_but_not_trivial(synthetic_root):
         scores.append(np.concatenate([[motion[0]], motion]))
         labels.append(video.labels)
     auc = roc_auc_score(np.concatenate(labels), np.concatenate(scores))
-    assert 0.55 < auc < 0.97
+    assert 0.55 < auc < 0.9

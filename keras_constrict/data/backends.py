@@ -184,12 +184,14 @@ def _unknown_backend_message(backend):
     )
 
 
-def resolve_backend(path, backend="auto"):
+def resolve_backend(path, backend="auto", files=None):
     """The backend that decodes `path`, checked to be usable.
 
     Args:
         path: a frame folder or a video file.
         backend: a name from `BACKENDS`. Defaults to `"auto"`.
+        files: the frame files of a frame folder when the caller has
+            listed them already, else None. Defaults to None.
 
     Returns:
         str: a concrete backend name (never `"auto"`).
@@ -206,9 +208,10 @@ def resolve_backend(path, backend="auto"):
     if path.is_dir():
         kind, allowed = "a frame folder", FRAME_FOLDER_BACKENDS
         if backend == "auto":
+            if files is None:
+                files = list_frame_files(path)
             has_tiff = any(
-                file.suffix.lower() in TIFF_EXTENSIONS
-                for file in list_frame_files(path)
+                file.suffix.lower() in TIFF_EXTENSIONS for file in files
             )
             chosen = "pil" if has_tiff else "tf"
     elif path.is_file():

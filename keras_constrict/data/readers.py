@@ -78,14 +78,17 @@ def _resize_uint8(frames, size):
 class _Source:
     """One video to decode: its path, backend and, for folders, frames."""
 
-    def __init__(self, path, backend, grayscale):
-        self.path = path
-        self.backend = backend
+    def __init__(self, video, backend, grayscale):
+        self.path = path = _source_path(video)
         self.files = None
         self.suffix = None
         self.height = self.width = None
         if path.is_dir():
             self.files = backends.list_frame_files(path)
+        self.backend = backend = backends.resolve_backend(
+            path, backend, self.files
+        )
+        if self.files is not None:
             self.suffix = self.files[0].suffix.lower()
             first = backends.decode_one_frame(self.files[0], backend, grayscale)
             self.height, self.width = first.shape[:2]
@@ -173,10 +176,9 @@ def read_frames(
 
     size = _check_size(size)
     value_range = _check_value_range(value_range)
-    path = _source_path(video)
-    backend = backends.resolve_backend(path, backend)
-    if path.is_dir():
-        source = _Source(path, backend, grayscale)
+    source = _Source(video, backend, grayscale)
+    path, backend = source.path, source.backend
+    if source.files is not None:
         frames = _prepare(_source_frames(source, grayscale), size, value_range)
         try:
             return np.concatenate(list(frames.batch(64).as_numpy_iterator()))
@@ -238,9 +240,7 @@ def video_frames(
 
     size = _check_size(size)
     value_range = _check_value_range(value_range)
-    path = _source_path(video)
-    backend = backends.resolve_backend(path, backend)
-    frames = _source_frames(_Source(path, backend, grayscale), grayscale)
+    frames = _source_frames(_Source(video, backend, grayscale), grayscale)
     return _prepare(frames, size, value_range)
 
 
@@ -360,11 +360,7 @@ def video_clips(
             "video_clips yields float32 clips: `value_range` must be "
             "(low, high). Received: value_range=None"
         )
-    paths = [_source_path(video) for video in videos]
-    sources = [
-        _Source(path, backends.resolve_backend(path, backend), grayscale)
-        for path in paths
-    ]
+    sources = [_Source(video, backend, grayscale) for video in videos]
     groups = {}
     for source in sources:
         groups.setdefault(source.group, []).append(source)
