@@ -307,7 +307,7 @@ class ConstrictionMonitor(keras.callbacks.Callback):
         squared_errors = []
         for start in range(0, len(self.data), self.batch_size):
             batch = self.data[start : start + self.batch_size]
-            output = np.asarray(self.model.predict_on_batch(batch))
+            output = np.asarray(scoring.predict_batch(self.model, batch))
             squared_errors.append(np.square(output - batch, dtype="float64"))
         values = {
             "constriction/reconstruction_mse": float(

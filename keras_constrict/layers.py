@@ -1,5 +1,7 @@
 """Pass-through layers that constrict the latent space of any encoder."""
 
+import threading
+
 import keras
 from keras import ops
 
@@ -55,6 +57,39 @@ class _Constriction(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    # Under tf.distribute.MirroredStrategy each replica calls this same layer
+    # object in its own thread, and Keras 3.15 keeps `add_loss` values in
+    # one list per layer: when the replicas meet at a synchronisation point
+    # (synchronised BatchNorm, for one) each replica's total loss held both
+    # replicas' penalties, doubling it. The three overrides below keep each
+    # value with the thread that made it. They use private Keras methods;
+    # tests/test_distributed.py fails if that ever stops working.
+    def add_loss(self, loss):
+        super().add_loss(loss)
+        owners = self.__dict__.setdefault("_loss_owners", {})
+        owners[id(loss)] = threading.get_ident()
+
+    def _get_own_losses(self):
+        owners = self.__dict__.get("_loss_owners", {})
+        me = threading.get_ident()
+        return [
+            loss
+            for loss in super()._get_own_losses()
+            if owners.get(id(loss), me) == me
+        ]
+
+    def _clear_losses(self):
+        owners = self.__dict__.get("_loss_owners", {})
+        me = threading.get_ident()
+        others = [
+            loss for loss in self._losses if owners.get(id(loss), me) != me
+        ]
+        super()._clear_losses()
+        self._losses.extend(others)
+        self.__dict__["_loss_owners"] = {
+            id(loss): owners[id(loss)] for loss in others
+        }
 
     def get_config(self):
         config = super().get_config()

@@ -24,6 +24,7 @@ import logging
 import numbers
 import warnings
 
+import keras
 import numpy as np
 
 __all__ = [
@@ -122,6 +123,21 @@ def _check_batch_size(batch_size):
     return int(batch_size)
 
 
+def predict_batch(model, batch):
+    """The model's output for one batch, as a NumPy array.
+
+    `predict_on_batch` (one compiled call, as fast as `predict`) except
+    under a strategy with several replicas, where Keras 3.15 with
+    TensorFlow 2.21 returns every replica's copy of the batch and
+    `predict` fails on a batch too small to give each replica an item; a
+    plain inference call on one device is correct there.
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    if getattr(strategy, "num_replicas_in_sync", 1) > 1:
+        return keras.ops.convert_to_numpy(model(batch, training=False))
+    return model.predict_on_batch(batch)
+
+
 def reconstruct_windows(model, frames, starts, clip_length=16):
     """The model's reconstruction of the windows starting at `starts`.
 
@@ -145,7 +161,7 @@ def reconstruct_windows(model, frames, starts, clip_length=16):
     offsets = np.arange(clip_length)
     windows = np.asarray(frames)[np.asarray(starts)[:, None] + offsets]
     windows = windows.astype("float32", copy=False)
-    reconstructions = model.predict_on_batch(windows)
+    reconstructions = predict_batch(model, windows)
     if not hasattr(reconstructions, "shape") or tuple(
         reconstructions.shape
     ) != tuple(windows.shape):

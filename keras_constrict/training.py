@@ -162,7 +162,11 @@ def _strategy(distribute):
     import tensorflow as tf
 
     if distribute == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        devices = tf.config.list_logical_devices("GPU")
+        # Without GPUs, mirror over the logical CPU devices (one unless the
+        # user split the CPU with tf.config.set_logical_device_configuration).
+        devices = devices or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
     if distribute == "multiworker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError(
@@ -181,7 +185,12 @@ def _is_chief(strategy):
         return True
     if resolver.task_type == "chief":
         return True
-    return resolver.task_type == "worker" and resolver.task_id == 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return (
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
+        and not has_chief
+    )
 
 
 def _prepare_run_dir(config, overwrite):
@@ -256,20 +265,17 @@ def _resume_callback_class():
     class ResumeState(keras.callbacks.Callback):
         """Saves model, optimizer and position every few seconds."""
 
-        def __init__(self, folder, progress, steps_per_epoch, seconds, save):
+        def __init__(self, folder, progress, steps_per_epoch, seconds):
             super().__init__()
             self.folder = pathlib.Path(folder)
             self.progress = progress
             self.steps_per_epoch = steps_per_epoch
             self.seconds = seconds
-            self.save = save
             self._first_batch = progress["batch"]
             self._last_save = time.monotonic()
 
         def _write(self, epoch, batch):
             self.progress.update(epoch=epoch, batch=batch)
-            if not self.save:
-                return
             self.folder.mkdir(parents=True, exist_ok=True)
             temporary = self.folder / "model.tmp.keras"
             self.model.save(temporary)
@@ -295,6 +301,33 @@ def _resume_callback_class():
             self._write(epoch + 1, 0)
 
     return ResumeState
+
+
+def _work_around_keras_multiworker(model, strategy):
+    """Let Keras 3.15's fit() train under MultiWorkerMirroredStrategy.
+
+    TODO: drop once Keras handles multi-worker training. Keras 3.15 reduces
+    every scalar a train step returns with `strategy.reduce("MEAN", value,
+    axis=0)` under this strategy, which fails for scalars, and before that
+    reduces a distributed input batch the same way to build the model. A
+    model without a recorded strategy defers building to tracing (fit()
+    runs in the strategy's scope, so training stays distributed), and a
+    train function set in advance runs the same `train_step` on every
+    replica and averages its logs over the replicas with `axis=None`.
+    """
+    import tensorflow as tf
+
+    model._distribute_strategy = None
+
+    @tf.function(reduce_retracing=True)
+    def train_function(iterator):
+        logs = strategy.run(model.train_step, args=(next(iterator),))
+        return {
+            name: strategy.reduce("MEAN", value, axis=None)
+            for name, value in logs.items()
+        }
+
+    model.train_function = train_function
 
 
 def count_clips(videos, clip_length, stride):
@@ -384,6 +417,9 @@ def train(config, overwrite=False, verbose="auto", callbacks=None):
     from keras_constrict.data import AnomalyVideoDataset
 
     config.validate()
+    # Created first: a multi-worker strategy must exist before other ops.
+    strategy = _strategy(config.distribute)
+    chief = _is_chief(strategy)
     dataset = AnomalyVideoDataset(config.data, size=(config.size,) * 2)
     if not dataset.testing_videos or not any(
         video.labels is not None for video in dataset.testing_videos
@@ -393,45 +429,76 @@ def train(config, overwrite=False, verbose="auto", callbacks=None):
             "can be computed. Expected testing/labels/NN.npy beside "
             "testing/frames/NN/."
         )
-    resumed = _prepare_run_dir(config, overwrite)
-    out = pathlib.Path(config.out)
+    state_dir = pathlib.Path(config.out) / "state"
+    if chief:
+        resumed = _prepare_run_dir(config, overwrite)
+        out = pathlib.Path(config.out)
+    else:
+        # Other workers read the chief's state but write their copies of
+        # logs and checkpoints where they harm nothing.
+        resumed = (state_dir / "model.keras").exists()
+        out = pathlib.Path(tempfile.mkdtemp(prefix="keras_constrict_worker"))
     keras.config.set_dtype_policy(config.precision)
     keras.utils.set_random_seed(config.seed)
-    strategy = _strategy(config.distribute)
-    chief = _is_chief(strategy)
-    if not chief:
-        # Other workers write their copies where they harm nothing.
-        out = pathlib.Path(tempfile.mkdtemp(prefix="keras_constrict_worker"))
 
     clips = count_clips(
         dataset.training_videos, config.clip_length, config.stride
     )
+    # Under MultiWorkerMirroredStrategy tf.data's DATA auto-sharding hands
+    # each worker every n-th element of the stream, and an element is a
+    # batch: each worker trains on its own batches of `batch_size`, so one
+    # pass over the clips takes 1/n as many steps.
+    workers = (
+        strategy.num_replicas_in_sync
+        if config.distribute == "multiworker"
+        else 1
+    )
     steps_per_epoch = config.steps_per_epoch or math.ceil(
-        clips / config.batch_size
+        clips / (config.batch_size * workers)
     )
     cache = {"memory": "memory", "none": None}.get(
         config.cache, str(pathlib.Path(config.out) / "cache" / "train.npy")
     )
 
-    def stream_from(consumed):
-        # A new pipeline for every fit call: a reshuffling tf.data shuffle
-        # orders each iterator of one dataset object differently, so only
-        # a fresh pipeline skipped by `consumed` batches continues the
-        # exact data stream of an uninterrupted run.
-        return (
-            dataset.train_dataset(
-                clip_length=config.clip_length,
-                stride=config.stride,
-                batch_size=config.batch_size,
-                shuffle=True,
-                seed=config.seed,
-                cache=cache,
-            )
-            .repeat()
-            .skip(consumed)
-        )
+    if cache is None:
 
-    state_dir = pathlib.Path(config.out) / "state"
+        def stream_from(consumed):
+            # Decoding every epoch: tf.data's seeded shuffle orders each
+            # new iterator differently, so a fresh pipeline skipped by
+            # `consumed` batches continues an interrupted run; under
+            # tf.distribute the order may differ from one device's.
+            return (
+                dataset.train_dataset(
+                    clip_length=config.clip_length,
+                    stride=config.stride,
+                    batch_size=config.batch_size,
+                    shuffle=True,
+                    seed=config.seed,
+                )
+                .repeat()
+                .skip(consumed)
+            )
+
+    else:
+        from keras_constrict.data.cache import FrameStore
+
+        store = FrameStore.build(dataset, dataset.training_videos, cache)
+
+        def stream_from(consumed):
+            # A stateless order per epoch: exact resume, and the same
+            # batches for one device or many.
+            stream = store.epoch_batches(
+                config.clip_length,
+                config.stride,
+                config.batch_size,
+                config.seed,
+            )
+            return (
+                stream.skip(consumed)
+                .map(lambda clips: (clips, clips))
+                .prefetch(tf.data.AUTOTUNE)
+            )
+
     progress = {"epoch": 0, "batch": 0, "radius": None, "best_val_auc": -1.0}
     with strategy.scope():
         if resumed and (state_dir / "model.keras").exists():
@@ -469,8 +536,14 @@ def train(config, overwrite=False, verbose="auto", callbacks=None):
     if progress["best_val_auc"] > -1:
         best.best = progress["best_val_auc"]
     last = keras.callbacks.ModelCheckpoint(out / "checkpoints" / "last.keras")
+    # Every worker saves (saving a distributed model takes part in
+    # collectives), the others into their scratch folder. Across workers
+    # the clocks differ, so multi-worker runs save at epoch ends only.
+    seconds = config.checkpoint_seconds
+    if config.distribute == "multiworker":
+        seconds = float("inf")
     resume = _resume_callback_class()(
-        state_dir, progress, steps_per_epoch, config.checkpoint_seconds, chief
+        out / "state", progress, steps_per_epoch, seconds
     )
     user_callbacks = list(callbacks or [])
     callbacks = [
@@ -512,15 +585,18 @@ def train(config, overwrite=False, verbose="auto", callbacks=None):
             else (warmup if epoch < warmup else config.epochs)
         )
         consumed = epoch * steps_per_epoch + batch
-        model.fit(
-            stream_from(consumed),
-            initial_epoch=epoch,
-            epochs=end,
-            steps_per_epoch=steps_per_epoch - batch,
-            callbacks=callbacks,
-            shuffle=False,  # the dataset shuffles, reproducibly by seed
-            verbose=verbose,
-        )
+        if config.distribute == "multiworker":
+            _work_around_keras_multiworker(model, strategy)
+        with strategy.scope():
+            model.fit(
+                stream_from(consumed),
+                initial_epoch=epoch,
+                epochs=end,
+                steps_per_epoch=steps_per_epoch - batch,
+                callbacks=callbacks,
+                shuffle=False,  # the dataset shuffles, reproducibly by seed
+                verbose=verbose,
+            )
         resume._first_batch = 0
     elapsed = time.monotonic() - started
     if layer is not None and progress["radius"] is None:

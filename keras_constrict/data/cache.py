@@ -96,6 +96,69 @@ class FrameStore:
         key_path.write_text(json.dumps(key))
         return cls(np.load(path, mmap_mode="r"), num_frames)
 
+    def _starts(self, clip_length, stride):
+        return np.concatenate(
+            [
+                offset + np.arange(0, count - clip_length + 1, stride)
+                for offset, count in zip(
+                    self.offsets, self.num_frames, strict=True
+                )
+            ]
+        ).astype(np.int64)
+
+    def _loader(self, clip_length):
+        import tensorflow as tf
+
+        frames = self.frames
+        clip_shape = (clip_length, *frames.shape[1:])
+
+        def cut(start):
+            return np.ascontiguousarray(frames[start : start + clip_length])
+
+        def load(start):
+            clip = tf.numpy_function(cut, [start], tf.float32, stateful=False)
+            return tf.ensure_shape(clip, clip_shape)
+
+        return load
+
+    def epoch_batches(self, clip_length, stride, batch_size, seed):
+        """An endless stream of batches, epoch after epoch, reproducibly.
+
+        Epoch `e` holds every clip once, in the order of a stateless
+        shuffle keyed by `(seed, e)`, cut into batches (the last one of
+        an epoch may be smaller). The order depends on nothing else: not
+        on how often the dataset was iterated before, nor on the graph
+        rewrites of `tf.distribute`. So `stream.skip(n)` continues a
+        stream exactly where an earlier one stopped after `n` batches,
+        and every device count sees the same batches.
+
+        Args:
+            clip_length: frames per clip.
+            stride: frames between clip starts.
+            batch_size: clips per batch.
+            seed: int seed of the order.
+
+        Returns:
+            tf.data.Dataset: endless float32 batches `(batch, clip_length,
+            height, width, channels)`.
+        """
+        import tensorflow as tf
+
+        starts = tf.constant(self._starts(clip_length, stride))
+        load = self._loader(clip_length)
+
+        def epoch(index):
+            order = tf.random.experimental.stateless_shuffle(
+                starts, seed=tf.stack([tf.constant(seed, tf.int64), index])
+            )
+            return (
+                tf.data.Dataset.from_tensor_slices(order)
+                .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+                .batch(batch_size)
+            )
+
+        return tf.data.Dataset.counter().flat_map(epoch)
+
     def clips(self, clip_length=16, stride=1, shuffle=False, seed=None):
         """Clips cut from the stored frames, one per start frame.
 
@@ -111,24 +174,8 @@ class FrameStore:
         """
         import tensorflow as tf
 
-        starts = np.concatenate(
-            [
-                offset + np.arange(0, count - clip_length + 1, stride)
-                for offset, count in zip(
-                    self.offsets, self.num_frames, strict=True
-                )
-            ]
-        ).astype(np.int64)
-        frames = self.frames
-        clip_shape = (clip_length, *frames.shape[1:])
-
-        def cut(start):
-            return np.ascontiguousarray(frames[start : start + clip_length])
-
-        def load(start):
-            clip = tf.numpy_function(cut, [start], tf.float32, stateful=False)
-            return tf.ensure_shape(clip, clip_shape)
-
+        starts = self._starts(clip_length, stride)
+        load = self._loader(clip_length)
         indices = tf.data.Dataset.from_tensor_slices(starts)
         if shuffle:
             indices = indices.shuffle(
