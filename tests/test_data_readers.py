@@ -215,6 +215,22 @@ def test_clips_stride_size_and_range(tiny_video_set):
     assert 0.0 <= clips.min() and clips.max() <= 1.0
 
 
+@pytest.mark.parametrize("stride", [1, 2, 4, 7])
+def test_clips_across_chunk_boundaries(tiny_video_set, monkeypatch, stride):
+    from keras_constrict.data import readers
+
+    # Chunks of 3 window starts: many chunk boundaries in a 20-frame video.
+    monkeypatch.setattr(readers, "_CHUNK_STARTS", 3)
+    path = tiny_video_set.root / "testing" / "frames" / "01"
+    frames = read_video(path) / 255 * 2 - 1
+    clips = clips_array(
+        video_clips(path, clip_length=5, stride=stride, size=None)
+    )
+    starts = range(0, 20 - 5 + 1, stride)
+    expected = np.stack([frames[start : start + 5] for start in starts])
+    np.testing.assert_allclose(clips, expected, atol=1e-6)
+
+
 def test_clips_never_span_two_videos(tiny_video_set):
     root = tiny_video_set.root
     paths = [root / "testing" / "frames" / name for name in ("01", "02")]

@@ -427,7 +427,9 @@ def _tf_decode(contents, channels, suffix):
     )
 
 
-def frame_folder_dataset(files, backend, grayscale, height, width, suffix):
+def frame_folder_dataset(
+    files, backend, grayscale, height, width, suffix, transform=None
+):
     """Decode frame files inside tf.data, in order, in parallel.
 
     Every frame is checked against `(height, width)`; a frame of another
@@ -442,9 +444,12 @@ def frame_folder_dataset(files, backend, grayscale, height, width, suffix):
         height: the height every frame must have.
         width: the width every frame must have.
         suffix: extension of the frames (for the truncation check).
+        transform: a function applied to each decoded frame in the same
+            parallel map (resizing, scaling), or None. Defaults to None.
 
     Returns:
-        tf.data.Dataset: uint8 frames `(height, width, channels)`.
+        tf.data.Dataset: uint8 frames `(height, width, channels)`, or what
+        `transform` makes of them.
     """
     import tensorflow as tf
 
@@ -491,7 +496,8 @@ def frame_folder_dataset(files, backend, grayscale, height, width, suffix):
         )
         with tf.control_dependencies([check]):
             image = tf.identity(image)
-        return tf.ensure_shape(image, (None, None, channels))
+        image = tf.ensure_shape(image, (None, None, channels))
+        return image if transform is None else transform(image)
 
     if not isinstance(files, tf.Tensor):
         files = [str(path) for path in files]

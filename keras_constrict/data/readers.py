@@ -16,6 +16,12 @@ from keras_constrict.data import backends
 
 logger = logging.getLogger(__name__)
 
+# Clips `video_clips` prepares ahead of the consumer.
+_PREFETCH_CLIPS = 2
+
+# Window starts per chunk of frames in `sliding_windows`.
+_CHUNK_STARTS = 32
+
 # Videos decoded at the same time when clips are shuffled; each holds only a
 # window of frames, so this bounds memory as well as mixing clips.
 _SHUFFLE_CYCLE_LENGTH = 4
@@ -99,8 +105,24 @@ class _Source:
         return self.backend, self.suffix
 
 
-def _source_frames(source, grayscale):
-    """uint8 frames of one source as tf.data."""
+def _frame_transform(size, value_range):
+    """The per-frame resize and scaling, or None when frames stay uint8."""
+    if value_range is not None:
+        return lambda frame: _resize_and_scale(frame, size, value_range)
+    if size is not None:
+        return lambda frame: _resize_uint8(frame, size)
+    return None
+
+
+def _source_frames(source, grayscale, transform=None):
+    """Frames of one source as tf.data, each passed through `transform`.
+
+    Frame folders apply `transform` in the same parallel map that decodes
+    them; decoders that yield frames from Python get a parallel map of
+    their own.
+    """
+    import tensorflow as tf
+
     if source.files is not None:
         return backends.frame_folder_dataset(
             source.files,
@@ -109,12 +131,21 @@ def _source_frames(source, grayscale):
             source.height,
             source.width,
             source.suffix,
+            transform,
         )
     if source.backend == "tfio":
         from keras_constrict.data import tfio_backend
 
-        return tfio_backend.tfio_frame_dataset(source.path, grayscale=grayscale)
-    return backends.pyav_dataset(source.path, grayscale)
+        frames = tfio_backend.tfio_frame_dataset(
+            source.path, grayscale=grayscale
+        )
+    else:
+        frames = backends.pyav_dataset(source.path, grayscale)
+    if transform is None:
+        return frames
+    return frames.map(
+        transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
 
 
 def read_video(path, size=None, grayscale=True, backend="auto"):
@@ -179,7 +210,9 @@ def read_frames(
     source = _Source(video, backend, grayscale)
     path, backend = source.path, source.backend
     if source.files is not None:
-        frames = _prepare(_source_frames(source, grayscale), size, value_range)
+        frames = _source_frames(
+            source, grayscale, _frame_transform(size, value_range)
+        )
         try:
             return np.concatenate(list(frames.batch(64).as_numpy_iterator()))
         except tf.errors.InvalidArgumentError as error:
@@ -240,34 +273,21 @@ def video_frames(
 
     size = _check_size(size)
     value_range = _check_value_range(value_range)
-    frames = _source_frames(_Source(video, backend, grayscale), grayscale)
-    return _prepare(frames, size, value_range)
-
-
-def _prepare(frames, size, value_range):
-    """Resize and scale a dataset of uint8 frames (both optional)."""
-    import tensorflow as tf
-
-    if value_range is not None:
-        frames = frames.map(
-            lambda frame: _resize_and_scale(frame, size, value_range),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-    elif size is not None:
-        frames = frames.map(
-            lambda frame: _resize_uint8(frame, size),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-    return frames
+    return _source_frames(
+        _Source(video, backend, grayscale),
+        grayscale,
+        _frame_transform(size, value_range),
+    )
 
 
 def sliding_windows(frames, clip_length, stride=1):
     """Clips of `clip_length` consecutive elements, one per `stride` starts.
 
-    Each element of `frames` is produced once and shared by every window
-    that holds it; only one window's elements are held at a time.
+    Each element of `frames` is produced once. Frames are gathered into
+    overlapping chunks (about 32 window starts each, plus the
+    `clip_length - 1` frames the last window of a chunk reaches into), and
+    every clip is a slice of its chunk, which TensorFlow shares instead of
+    copying. Memory holds a few chunks, whatever the video's length.
 
     Args:
         frames: a tf.data dataset of frames.
@@ -280,9 +300,23 @@ def sliding_windows(frames, clip_length, stride=1):
         `n` frames gives `(n - clip_length) // stride + 1` clips (none if
         it is shorter than `clip_length`).
     """
-    return frames.window(
-        clip_length, shift=stride, drop_remainder=True
-    ).flat_map(lambda window: window.batch(clip_length, drop_remainder=True))
+    import tensorflow as tf
+
+    # Chunks start every `shift` frames, a multiple of the stride, so that
+    # the starts inside each chunk stay on the global stride grid.
+    shift = -(-_CHUNK_STARTS // stride) * stride
+    span = shift + clip_length - 1
+
+    def clips_of_chunk(chunk):
+        last_start = tf.shape(chunk, out_type=tf.int64)[0] - clip_length
+        starts = tf.data.Dataset.range(0, tf.minimum(last_start + 1, shift))
+        starts = starts.shard(stride, 0) if stride > 1 else starts
+        return starts.map(lambda start: chunk[start : start + clip_length])
+
+    chunks = frames.window(span, shift=shift).flat_map(
+        lambda window: window.batch(span)
+    )
+    return chunks.flat_map(clips_of_chunk)
 
 
 def video_clips(
@@ -372,12 +406,13 @@ def video_clips(
             " (chosen by backend='auto')" if backend == "auto" else "",
         )
 
+    transform = _frame_transform(size, value_range)
+
     def clips_of(frames):
-        frames = _prepare(frames, size, value_range)
         return sliding_windows(frames, clip_length, stride)
 
     parts = [
-        _group_clips(members, clips_of, grayscale, shuffle, seed)
+        _group_clips(members, transform, clips_of, grayscale, shuffle, seed)
         for members in groups.values()
     ]
     if len(parts) == 1:
@@ -394,10 +429,11 @@ def video_clips(
         clips = clips.shuffle(
             shuffle_buffer, seed=seed, reshuffle_each_iteration=True
         )
-    return clips
+    # A few clips ahead, so that cutting clips overlaps with their use.
+    return clips.prefetch(_PREFETCH_CLIPS)
 
 
-def _group_clips(sources, clips_of, grayscale, shuffle, seed):
+def _group_clips(sources, transform, clips_of, grayscale, shuffle, seed):
     """Clips of videos that share one backend, video after video.
 
     The videos are picked by index inside tf.data, so one traced function
@@ -412,10 +448,12 @@ def _group_clips(sources, clips_of, grayscale, shuffle, seed):
         order = np.arange(len(sources))
         if shuffle:
             np.random.default_rng(seed).shuffle(order)
-        clips = clips_of(_source_frames(sources[order[0]], grayscale))
+        clips = clips_of(
+            _source_frames(sources[order[0]], grayscale, transform)
+        )
         for index in order[1:]:
             clips = clips.concatenate(
-                clips_of(_source_frames(sources[index], grayscale))
+                clips_of(_source_frames(sources[index], grayscale, transform))
             )
         return clips
 
@@ -440,6 +478,7 @@ def _group_clips(sources, clips_of, grayscale, shuffle, seed):
                 heights[index],
                 widths[index],
                 suffix,
+                transform,
             )
             return clips_of(frames)
 
@@ -448,7 +487,12 @@ def _group_clips(sources, clips_of, grayscale, shuffle, seed):
 
         @tf.autograph.experimental.do_not_convert
         def clips_of_video(index):
-            return clips_of(backends.pyav_dataset(paths[index], grayscale))
+            frames = backends.pyav_dataset(paths[index], grayscale).map(
+                transform,
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+            return clips_of(frames)
 
     indices = tf.data.Dataset.range(len(sources))
     if shuffle:
