@@ -44,6 +44,7 @@ import json
 import logging
 import os
 import pathlib
+import queue
 import signal
 import struct
 import subprocess
@@ -175,8 +176,8 @@ def tfio_frame_dataset(path, grayscale=True):
     """Stream the frames of a video file, decoded by tensorflow-io.
 
     The child process decodes inside its own tf.data graph and sends the
-    frames in batches of 32; this dataset yields them one by one, so only
-    a batch is held at a time. Each iteration decodes the file again.
+    frames in batches of 32; this dataset yields them one by one, holding
+    about a batch at a time. Each iteration decodes the file again.
 
     For a path given as `str` or `os.PathLike`, the video is probed first:
     the dataset has a static frame shape, and a width tensorflow-io
@@ -220,14 +221,18 @@ def tfio_frame_dataset(path, grayscale=True):
 
     def generate(name):
         name = name.decode() if isinstance(name, bytes) else name
-        for chunk in _decode(name, grayscale):
-            yield from chunk
+        yield from _read_ahead(_decode(name, grayscale))
 
-    return tf.data.Dataset.from_generator(
+    # Whole batches cross into tf.data (one Python call per 32 frames, not
+    # per frame); `unbatch` splits them natively.
+    batches = tf.data.Dataset.from_generator(
         generate,
         args=(path,),
-        output_signature=tf.TensorSpec((height, width, channels), tf.uint8),
+        output_signature=tf.TensorSpec(
+            (None, height, width, channels), tf.uint8
+        ),
     )
+    return batches.unbatch()
 
 
 def tfio_width_is_safe(width):
@@ -292,21 +297,68 @@ def _decode(path, grayscale):
         yield from decoder.decode(path, bool(grayscale))
 
 
+def _read_ahead(batches, depth=4):
+    """Iterate `batches` in a thread, up to `depth` items ahead.
+
+    The decoder process then keeps decoding while tf.data consumes the
+    previous batch, instead of waiting for it.
+    """
+    pending = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    finished = object()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce():
+        try:
+            for batch in batches:
+                if not put((batch, None)):
+                    break
+            else:
+                put((finished, None))
+        except BaseException as error:  # noqa: BLE001 - re-raised below.
+            put((finished, error))
+        finally:
+            batches.close()
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = pending.get()
+            if item is finished:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 @contextlib.contextmanager
 def _returned_after_answer(decoder):
     """Reuse `decoder` only if it answered the request to its end."""
     try:
         yield
     except TfioDecoderCrashError:
-        decoder.close()
+        decoder.close(kill=True)
         raise
     except VideoDecodeError:
         # The child reported the problem and waits for the next request.
         _release(decoder)
         raise
     except BaseException:
-        # Left mid-video (the consumer stopped early) or interrupted.
-        decoder.close()
+        # Left mid-video (the consumer stopped early) or interrupted: the
+        # child may be blocked writing frames nobody reads.
+        decoder.close(kill=True)
         raise
     _release(decoder)
 
@@ -390,9 +442,12 @@ class _DecoderProcess:
     def alive(self):
         return self._process.poll() is None
 
-    def close(self):
+    def close(self, kill=False):
+        """End the child: by closing its input, or at once if `kill`."""
         if self.alive():
             try:
+                if kill:
+                    raise OSError("killed")
                 self._process.stdin.close()
                 self._process.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
