@@ -45,6 +45,7 @@ import logging
 import os
 import pathlib
 import queue
+import re
 import signal
 import struct
 import subprocess
@@ -632,9 +633,11 @@ def _serve():
                 batch = batch.numpy()
                 total += len(batch)
                 send({"kind": "frames", "count": len(batch)}, batch.data)
-        except (tf.errors.OpError, ValueError, TypeError) as error:
+        except Exception as error:  # noqa: BLE001 - reported to the parent.
             message = getattr(error, "message", None) or str(error)
-            send({"kind": "error", "error": message})
+            # Drop TensorFlow's "{{function_node ...}}" and "[Op:...]" noise.
+            message = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:[^\]]*\]", "", message)
+            send({"kind": "error", "error": message.strip()})
             continue
         send({"kind": "end", "frames": total})
 

@@ -246,8 +246,9 @@ def test_unreadable_file_is_named(tfio_ready, tmp_path):
     path.write_bytes(b"not a video" * 100)
     with pytest.raises(tfio_ready.VideoDecodeError) as raised:
         tfio_ready.tfio_read_video(path)
-    assert str(raised.value).startswith(
-        f"tensorflow-io cannot decode video file {str(path)!r}: "
+    assert str(raised.value) == (
+        f"tensorflow-io cannot decode video file {str(path)!r}: unable to "
+        f"open file: {path}"
     )
 
 
