@@ -467,6 +467,9 @@ def frame_folder_dataset(
                         ["Frame file is unreadable or truncated:", path],
                     )
                 )
+            # TODO: a file with intact start and end markers but corrupt
+            # data fails inside TensorFlow's decoder, whose message does
+            # not name the file (read_video finds and names it).
             with tf.control_dependencies(assertions):
                 image = _tf_decode(contents, channels, suffix)
         else:

@@ -56,6 +56,8 @@ class FrameStore:
                 it was listed with.
         """
         num_frames = [video.num_frames for video in videos]
+        # TODO: the key holds paths and frame counts, not file contents; a
+        # video re-encoded in place with as many frames reuses a stale cache.
         key = {
             "videos": [[str(video.path), video.num_frames] for video in videos],
             "size": dataset.size,
