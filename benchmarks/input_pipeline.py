@@ -215,17 +215,24 @@ def make_long_videos(root, name, work, times):
         frames = [
             f.to_ndarray(format="gray") for f in container.decode(video=0)
         ]
-    with av.open(str(long_mp4), "w") as container:
+    write_mp4(long_mp4, frames * times, preset="ultrafast")
+    return long_folder, long_mp4
+
+
+def write_mp4(path, frames, preset="medium"):
+    """Write grey uint8 frames as a 10 fps H.264 MP4 with PyAV."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=10)
         stream.height, stream.width = frames[0].shape
         stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast"}
-        for _ in range(times):
-            for frame in frames:
-                picture = av.VideoFrame.from_ndarray(frame, format="gray")
-                container.mux(stream.encode(picture))
+        stream.options = {"preset": preset}
+        for frame in frames:
+            picture = av.VideoFrame.from_ndarray(frame, format="gray")
+            container.mux(stream.encode(picture))
         container.mux(stream.encode())
-    return long_folder, long_mp4
 
 
 def memory_table(root, name, size, times=10):
@@ -335,8 +342,6 @@ def main():
 
 def _synthetic_with_videos(work):
     """A Ped2-sized synthetic set with MP4 copies of its test videos."""
-    import av
-
     from keras_constrict.data import make_synthetic_dataset
     from keras_constrict.data import read_video
 
@@ -348,17 +353,8 @@ def _synthetic_with_videos(work):
         num_frames=120,
     )
     for folder in sorted((root / "testing" / "frames").iterdir()):
-        frames = read_video(folder)[..., 0]
-        target = root / "videos" / "testing" / f"{folder.name}.mp4"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with av.open(str(target), "w") as container:
-            stream = container.add_stream("libx264", rate=10)
-            stream.height, stream.width = frames.shape[1:]
-            stream.pix_fmt = "yuv420p"
-            for frame in frames:
-                picture = av.VideoFrame.from_ndarray(frame, format="gray")
-                container.mux(stream.encode(picture))
-            container.mux(stream.encode())
+        frames = list(read_video(folder)[..., 0])
+        write_mp4(root / "videos" / "testing" / f"{folder.name}.mp4", frames)
     return root
 
 

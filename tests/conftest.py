@@ -63,11 +63,15 @@ def ped2_root():
 # --- Video data fixtures (tiny videos in the real on-disk layouts) --------
 
 
-def write_mp4(path, frames, fps=10, crf=0):
+def write_mp4(
+    path, frames, fps=10, crf=0, pix_fmt="yuv420p", container_options=None
+):
     """Write uint8 frames `(N, H, W)` (grey) or `(N, H, W, 3)` as H.264.
 
     Uses PyAV (a fresh machine has no ffmpeg command). `crf=0` is
-    lossless in luma up to the grey-to-YUV range conversion.
+    lossless in luma up to the grey-to-YUV range conversion; `pix_fmt`
+    `"yuvj420p"` writes full-range luma; `container_options` go to the
+    MP4 muxer (`{"movflags": "faststart"}` puts the index first).
     """
     import av
     import numpy as np
@@ -75,17 +79,23 @@ def write_mp4(path, frames, fps=10, crf=0):
     frames = np.asarray(frames, np.uint8)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
+    with av.open(str(path), "w", options=container_options or {}) as output:
+        stream = output.add_stream("libx264", rate=fps)
         stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pix_fmt
         stream.options = {"crf": str(crf)}
         pixel_format = "gray" if frames.ndim == 3 else "rgb24"
         for frame in frames:
             picture = av.VideoFrame.from_ndarray(frame, format=pixel_format)
-            container.mux(stream.encode(picture))
-        container.mux(stream.encode())
+            output.mux(stream.encode(picture.reformat(format=pix_fmt)))
+        output.mux(stream.encode())
     return path
+
+
+@pytest.fixture(scope="session")
+def mp4_writer():
+    """`write_mp4`, for tests that write videos of their own."""
+    return write_mp4
 
 
 def _tiny_frames(rng, num_frames, height=24, width=32):

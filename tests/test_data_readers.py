@@ -149,18 +149,11 @@ def test_mp4_matches_pyav(tiny_video_set):
     )
 
 
-def test_full_range_video_luma_is_not_expanded(tmp_path, tiny_video_set):
+def test_full_range_video_luma_is_not_expanded(
+    tmp_path, tiny_video_set, mp4_writer
+):
     original = tiny_video_set.frames[("training", "01")]
-    path = tmp_path / "full.mp4"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.height, stream.width = original.shape[1:]
-        stream.pix_fmt = "yuvj420p"
-        stream.options = {"crf": "0"}
-        for frame in original:
-            picture = av.VideoFrame.from_ndarray(frame, format="gray")
-            container.mux(stream.encode(picture.reformat(format="yuvj420p")))
-        container.mux(stream.encode())
+    path = mp4_writer(tmp_path / "full.mp4", original, pix_fmt="yuvj420p")
     frames = read_video(path)
     np.testing.assert_array_equal(frames, pyav_decode(path, "gray"))
     assert np.abs(frames[..., 0].astype(int) - original).max() <= 1
@@ -474,19 +467,16 @@ def test_truncated_and_unreadable_video_files(tmp_path, tiny_video_set):
         read_video(truncated)
 
 
-def test_truncated_video_with_its_index_first(tmp_path):
+def test_truncated_video_with_its_index_first(tmp_path, mp4_writer):
     # Noise spreads the bytes over all frames, so a cut loses whole frames.
     rng = np.random.default_rng(0)
     original = rng.integers(0, 256, (20, 24, 32), dtype=np.uint8)
-    path = tmp_path / "faststart.mp4"
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
-        stream = out.add_stream("libx264", rate=10)
-        stream.height, stream.width = original.shape[1:]
-        stream.pix_fmt = "yuv420p"
-        for frame in original:
-            picture = av.VideoFrame.from_ndarray(frame, format="gray")
-            out.mux(stream.encode(picture))
-        out.mux(stream.encode())
+    path = mp4_writer(
+        tmp_path / "faststart.mp4",
+        original,
+        crf=23,
+        container_options={"movflags": "faststart"},
+    )
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(

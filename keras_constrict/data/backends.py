@@ -535,27 +535,6 @@ def pyav_dataset(path, grayscale):
     )
 
 
-def source_frame_shape(path, backend, grayscale):
-    """`(height, width)` of a video source, from its first frame or header.
-
-    Args:
-        path: a frame folder or a video file.
-        backend: the concrete backend that will decode it.
-        grayscale: passed to the decoder of the first frame.
-
-    Returns:
-        tuple: `(height, width)`.
-    """
-    path = pathlib.Path(path)
-    if path.is_dir():
-        first = list_frame_files(path)[0]
-        return tuple(decode_one_frame(first, backend, grayscale).shape[:2])
-    if backend == "tfio":
-        return None
-    _, height, width = probe_video_file(path)
-    return height, width
-
-
 def decode_one_frame(path, backend, grayscale):
     """Decode one frame file eagerly, naming the file if it fails.
 

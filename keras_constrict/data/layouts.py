@@ -84,37 +84,26 @@ def _frame_folders(folder):
 
 
 def _find_layout(root, source):
-    """Per split, the list of sources (folders or files), and the labels."""
-    frames = {
-        split: root / split / "frames"
-        for split in SPLITS
-        if (root / split / "frames").is_dir()
-    }
-    videos_beside = {
-        split: root / "videos" / split
-        for split in SPLITS
-        if (root / "videos" / split).is_dir()
-        and _video_files(root / "videos" / split)
-    }
-    videos_flat = {
-        split: root / split
-        for split in SPLITS
-        if (root / split).is_dir() and _video_files(root / split)
-    }
-    if source in ("auto", "frames") and frames:
-        return "frames", {
-            split: _frame_folders(folder) for split, folder in frames.items()
+    """The layout's name and, per split found, its frame folders or files."""
+    if source in ("auto", "frames"):
+        found = {
+            split: _frame_folders(root / split / "frames")
+            for split in SPLITS
+            if (root / split / "frames").is_dir()
         }
+        if found:
+            return "frames", found
     if source in ("auto", "videos"):
-        for layout, found in (
-            ("videos", videos_flat),
-            ("videos", videos_beside),
-        ):
+        # Users' own `training/*.mp4`, then Ped2's `videos/training/*.mp4`.
+        for parent in (root, root / "videos"):
+            found = {
+                split: _video_files(parent / split)
+                for split in SPLITS
+                if (parent / split).is_dir()
+            }
+            found = {split: files for split, files in found.items() if files}
             if found:
-                return layout, {
-                    split: _video_files(folder)
-                    for split, folder in found.items()
-                }
+                return "videos", found
     expected = {
         "auto": "training/frames/<video>/, testing/frames/<video>/, "
         "training/<video>.mp4, testing/<video>.mp4 or "

@@ -121,7 +121,6 @@ def _source_frames(source, grayscale, transform=None):
     them; decoders that yield frames from Python get a parallel map of
     their own.
     """
-    import tensorflow as tf
 
     if source.files is not None:
         return backends.frame_folder_dataset(
@@ -141,6 +140,13 @@ def _source_frames(source, grayscale, transform=None):
         )
     else:
         frames = backends.pyav_dataset(source.path, grayscale)
+    return _transformed(frames, transform)
+
+
+def _transformed(frames, transform):
+    """Frames from a Python-side decoder through `transform` (parallel)."""
+    import tensorflow as tf
+
     if transform is None:
         return frames
     return frames.map(
@@ -487,12 +493,8 @@ def _group_clips(sources, transform, clips_of, grayscale, shuffle, seed):
 
         @tf.autograph.experimental.do_not_convert
         def clips_of_video(index):
-            frames = backends.pyav_dataset(paths[index], grayscale).map(
-                transform,
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True,
-            )
-            return clips_of(frames)
+            frames = backends.pyav_dataset(paths[index], grayscale)
+            return clips_of(_transformed(frames, transform))
 
     indices = tf.data.Dataset.range(len(sources))
     if shuffle:
