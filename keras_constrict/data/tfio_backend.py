@@ -108,6 +108,11 @@ def tfio_unavailable_reason():
     Returns:
         str | None: None when usable; otherwise which requirement is
             missing, the version received and how to fix it.
+
+    Example:
+
+    >>> reason = tfio_unavailable_reason()
+    >>> backend = "tfio" if reason is None else "pyav"
     """
     global _unavailable_reason, _checked_child
     if importlib.util.find_spec("tensorflow_io") is None:
@@ -249,6 +254,11 @@ def tfio_width_is_safe(width):
     Returns:
         bool: True when `width % WIDTH_MODULUS` is in
         `SAFE_WIDTH_REMAINDERS` (that is, a multiple of 16).
+
+    Example:
+
+    >>> tfio_width_is_safe(352), tfio_width_is_safe(360)
+    (True, False)
     """
     return int(width) % WIDTH_MODULUS in SAFE_WIDTH_REMAINDERS
 
