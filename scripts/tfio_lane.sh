@@ -17,7 +17,8 @@
 # only. Both are reused on later runs; `make clean-tfio` removes them.
 #
 # Needs: a Debian-like system with apt-get, dpkg-deb, readelf and ldd
-# (binutils), the Debian archive's keyring, access to deb.debian.org and
+# (binutils), the Debian archive's keyring, access to the Debian archive
+# that /etc/apt names (or TFIO_DEBIAN_MIRROR) and
 # PyPI, and Python 3.9-3.12 as $PYTHON (default python3).
 #
 # Usage: scripts/tfio_lane.sh [extra pytest arguments]
@@ -70,10 +71,20 @@ if [[ ! -f $ffmpeg_dir/.complete ]]; then
         "$ffmpeg_dir"
     keyring=/usr/share/keyrings/debian-archive-keyring.gpg
     [[ -f $keyring ]] || fail "needs $keyring (package debian-archive-keyring)"
-    cat >"$apt_dir/sources.list" <<EOF
-deb [signed-by=$keyring] http://deb.debian.org/debian bullseye main
-deb [signed-by=$keyring] http://deb.debian.org/debian-security bullseye-security main
-EOF
+    # The archive this machine's apt already uses, asked for bullseye.
+    uris=$(awk '/^URIs:/ {for (i = 2; i <= NF; i++) print $i}' \
+        /etc/apt/sources.list.d/*.sources 2>/dev/null || true
+        awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) {
+            print $i; break}}' /etc/apt/sources.list 2>/dev/null || true)
+    mirror=${TFIO_DEBIAN_MIRROR:-$(grep -v -- -security <<<"$uris" | head -n 1 || true)}
+    security=${TFIO_DEBIAN_SECURITY:-$(grep -- -security <<<"$uris" | head -n 1 || true)}
+    [[ -n $mirror ]] || fail "no Debian archive configured in /etc/apt;" \
+        "set TFIO_DEBIAN_MIRROR to one"
+    {
+        echo "deb [signed-by=$keyring] $mirror bullseye main"
+        [[ -z $security ]] ||
+            echo "deb [signed-by=$keyring] $security bullseye-security main"
+    } >"$apt_dir/sources.list"
     apt_options=(
         -o "Dir::Etc::SourceList=$apt_dir/sources.list"
         -o "Dir::Etc::SourceParts=/dev/null"
