@@ -25,7 +25,7 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# tensorflow-io lane (see notes/tfio.md): its own environment (.venv-tfio:
+# tensorflow-io lane (see docs/tfio.md): its own environment (.venv-tfio:
 # TensorFlow 2.17, tensorflow-io 0.37.1, numpy < 2) and Debian 11's FFmpeg 4
 # unpacked under .cache/tfio, then tests/tfio with nothing skipped.
 .PHONY: test-tfio clean-tfio

@@ -1,6 +1,6 @@
 """Decoding speed of backend="tfio" against PyAV, and the cost of isolation.
 
-tensorflow-io mishandles Ped2's 360-pixel width (see notes/tfio.md), so the
+tensorflow-io mishandles Ped2's 360-pixel width (see docs/tfio.md), so the
 Ped2 test videos are first cropped to 352 x 240 (a multiple of 16) and
 re-encoded with PyAV (H.264, yuv420p, CRF 18); without Ped2, synthetic
 352 x 240 videos of the same length are written. All rows read the same

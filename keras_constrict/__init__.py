@@ -1,5 +1,4 @@
 """Latent-space constriction for anomaly detection autoencoders.
-# Engineers: read /work/main/AGENTS.md first (working rules, interfaces).
 
 keras_constrict adds the constriction penalties of Astrid, Zaheer and Lee
 (2024) to Keras 3 models trained on normal data only, scores frames with

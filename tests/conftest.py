@@ -1,5 +1,4 @@
 """Test configuration: TensorFlow switches, markers and shared fixtures."""
-# Engineers: read /work/main/AGENTS.md first (working rules, interfaces).
 
 from keras_constrict.runtime import configure_environment
 

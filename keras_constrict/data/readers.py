@@ -508,7 +508,7 @@ def _group_clips(sources, transform, clips_of, grayscale, shuffle, seed):
             deterministic=True,
         )
     # TODO: video_clips runs at about half the raw decode rate on 2 cores
-    # (notes/data.md); decoding the next video while this one is cut into
+    # (docs/data.md); decoding the next video while this one is cut into
     # clips would help, with a look-ahead that stays bounded whatever the
     # video's length.
     return indices.flat_map(clips_of_video)

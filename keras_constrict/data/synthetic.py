@@ -16,7 +16,7 @@ A frame is labelled anomalous (1) while at least a quarter of the event's
 object is in view. The sideways walker looks like any other walker, and
 low-contrast walkers, stops, shadows and light changes vary the normal
 frames, so a plain autoencoder does not separate every anomalous frame
-(see notes/data.md for measured AUCs).
+(see docs/data.md for measured AUCs).
 
 The set is written in the layout of `AnomalyVideoDataset`, the same as
 UCSD Ped2: `{training,testing}/frames/NN/NNN.jpg` (8-bit grayscale JPEG,

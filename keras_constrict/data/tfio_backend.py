@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 # `width % WIDTH_MODULUS` values that tensorflow-io 0.37.1 (TensorFlow 2.17,
 # Debian 11's FFmpeg 4.3) decodes exactly at every height tried; measured
-# by scripts/tfio_width_sweep.py (see notes/tfio.md).
+# by scripts/tfio_width_sweep.py (see docs/tfio.md).
 WIDTH_MODULUS = 16
 SAFE_WIDTH_REMAINDERS = (0,)
 TENSORFLOW_VERSIONS = ("2.16", "2.17")
@@ -77,7 +77,7 @@ _SETUP_HINT = (
     "tensorflow-io 0.37.1 (its last release) needs TensorFlow 2.16 or "
     "2.17, numpy < 2 and FFmpeg 4 shared libraries; keep it in a separate "
     "environment, e.g. the one `make test-tfio` builds in .venv-tfio (see "
-    "notes/tfio.md), or use backend='pyav'."
+    "docs/tfio.md), or use backend='pyav'."
 )
 _FRAMES_PER_MESSAGE = 32
 _MAX_IDLE_DECODERS = 4

@@ -15,7 +15,7 @@ HINT = (
     "tensorflow-io 0.37.1 (its last release) needs TensorFlow 2.16 or "
     "2.17, numpy < 2 and FFmpeg 4 shared libraries; keep it in a separate "
     "environment, e.g. the one `make test-tfio` builds in .venv-tfio (see "
-    "notes/tfio.md), or use backend='pyav'."
+    "docs/tfio.md), or use backend='pyav'."
 )
 
 
@@ -108,5 +108,5 @@ def test_read_video_and_video_clips_raise_the_reason(monkeypatch, tmp_path):
 def test_width_rule(width, safe):
     # Measured: widths that are a multiple of 16 decode exactly at every
     # height tried; others give wrong pixels or abort, 238 (16 * 15 - 2)
-    # at some heights only (scripts/tfio_width_sweep.py, notes/tfio.md).
+    # at some heights only (scripts/tfio_width_sweep.py, docs/tfio.md).
     assert tfio_backend.tfio_width_is_safe(width) is safe
