@@ -37,16 +37,7 @@ _MATPLOTLIB_HINT = 'pip install "keras-constrict[plots]"'
 
 
 def _check_freq(freq):
-    if (
-        isinstance(freq, bool)
-        or not isinstance(freq, numbers.Integral)
-        or freq < 1
-    ):
-        raise ValueError(
-            "Argument `freq` must be an int >= 1 (run every `freq` epochs). "
-            f"Received: freq={freq!r}"
-        )
-    return int(freq)
+    return scoring._positive_int(freq, "freq", "run every `freq` epochs")
 
 
 class _SummaryWriters:

@@ -26,11 +26,10 @@ class _Constriction(keras.layers.Layer):
         # precision; the penalty casts to float32 on its own.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        self.radius = penalty_lib.validate_radius(radius)
+        penalty_lib.set_penalty_options(
+            self, radius, feature_axes, squared, epsilon
+        )
         self.weight = penalty_lib.validate_weight(weight)
-        self.feature_axes = penalty_lib.validate_feature_axes(feature_axes)
-        self.squared = bool(squared)
-        self.epsilon = penalty_lib.validate_epsilon(epsilon)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -93,19 +92,7 @@ class _Constriction(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "radius": self.radius,
-                "weight": self.weight,
-                "feature_axes": (
-                    None
-                    if self.feature_axes is None
-                    else list(self.feature_axes)
-                ),
-                "squared": self.squared,
-                "epsilon": self.epsilon,
-            }
-        )
+        config.update(penalty_lib.penalty_options(self), weight=self.weight)
         return config
 
 

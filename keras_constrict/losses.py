@@ -29,10 +29,9 @@ class _ConstrictionLoss(keras.losses.Loss):
             reduction=reduction,
             dtype=dtype,
         )
-        self.radius = penalty_lib.validate_radius(radius)
-        self.feature_axes = penalty_lib.validate_feature_axes(feature_axes)
-        self.squared = bool(squared)
-        self.epsilon = penalty_lib.validate_epsilon(epsilon)
+        penalty_lib.set_penalty_options(
+            self, radius, feature_axes, squared, epsilon
+        )
 
     def call(self, y_true, y_pred):
         # One value per sample, so `sample_weight` and the reduction work
@@ -49,18 +48,7 @@ class _ConstrictionLoss(keras.losses.Loss):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "radius": self.radius,
-                "feature_axes": (
-                    None
-                    if self.feature_axes is None
-                    else list(self.feature_axes)
-                ),
-                "squared": self.squared,
-                "epsilon": self.epsilon,
-            }
-        )
+        config.update(penalty_lib.penalty_options(self))
         return config
 
 

@@ -24,15 +24,11 @@ KINDS = ("sphere", "surface")
 
 def validate_radius(radius):
     """Return `radius` as a float, or raise a `ValueError` saying why not."""
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Real):
-        raise ValueError(
-            "Argument `radius` must be a finite number greater than 0 (the "
-            "norm latent vectors are constricted to). Received: "
-            f"radius={radius!r}. Pass a float such as 1.0, or choose one "
-            "from data with keras_constrict.calibrate_radius()."
-        )
-    radius = float(radius)
-    if not math.isfinite(radius) or radius <= 0:
+    valid = not isinstance(radius, bool) and isinstance(radius, numbers.Real)
+    if valid:
+        radius = float(radius)
+        valid = math.isfinite(radius) and radius > 0
+    if not valid:
         raise ValueError(
             "Argument `radius` must be a finite number greater than 0 (the "
             "norm latent vectors are constricted to). Received: "
@@ -123,6 +119,29 @@ def validate_feature_axes(feature_axes):
             "height, width, channels) latent use [1, 4]."
         )
     return axes
+
+
+def set_penalty_options(owner, radius, feature_axes, squared, epsilon):
+    """Validate the penalty's options and store them on `owner`.
+
+    The layers, losses and regularizers share these attributes: `radius`,
+    `feature_axes` (a tuple or None), `squared` and `epsilon`.
+    """
+    owner.radius = validate_radius(radius)
+    owner.feature_axes = validate_feature_axes(feature_axes)
+    owner.squared = bool(squared)
+    owner.epsilon = validate_epsilon(epsilon)
+
+
+def penalty_options(owner):
+    """The options `set_penalty_options` stored, as a config dict."""
+    axes = owner.feature_axes
+    return {
+        "radius": owner.radius,
+        "feature_axes": None if axes is None else list(axes),
+        "squared": owner.squared,
+        "epsilon": owner.epsilon,
+    }
 
 
 def default_feature_axes(rank):

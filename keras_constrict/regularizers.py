@@ -22,11 +22,10 @@ class _ConstrictionRegularizer(keras.regularizers.Regularizer):
     def __init__(
         self, radius, weight=1.0, feature_axes=None, squared=False, epsilon=1e-6
     ):
-        self.radius = penalty_lib.validate_radius(radius)
+        penalty_lib.set_penalty_options(
+            self, radius, feature_axes, squared, epsilon
+        )
         self.weight = penalty_lib.validate_weight(weight)
-        self.feature_axes = penalty_lib.validate_feature_axes(feature_axes)
-        self.squared = bool(squared)
-        self.epsilon = penalty_lib.validate_epsilon(epsilon)
 
     def __call__(self, x):
         per_sample = penalty_lib.per_sample_penalty(
@@ -42,15 +41,7 @@ class _ConstrictionRegularizer(keras.regularizers.Regularizer):
         return self.weight * ops.mean(per_sample)
 
     def get_config(self):
-        return {
-            "radius": self.radius,
-            "weight": self.weight,
-            "feature_axes": (
-                None if self.feature_axes is None else list(self.feature_axes)
-            ),
-            "squared": self.squared,
-            "epsilon": self.epsilon,
-        }
+        return {**penalty_lib.penalty_options(self), "weight": self.weight}
 
 
 @keras.saving.register_keras_serializable(package="keras_constrict")

@@ -61,16 +61,7 @@ def target_index(clip_length, target="middle"):
     Raises:
         ValueError: an invalid `clip_length` or `target`.
     """
-    if (
-        isinstance(clip_length, bool)
-        or not isinstance(clip_length, numbers.Integral)
-        or clip_length < 1
-    ):
-        raise ValueError(
-            "Argument `clip_length` must be an int >= 1 (frames per "
-            f"window). Received: clip_length={clip_length!r}"
-        )
-    clip_length = int(clip_length)
+    clip_length = _positive_int(clip_length, "clip_length", "frames per window")
     if isinstance(target, str):
         if target == "middle":
             return clip_length // 2
@@ -110,17 +101,22 @@ def _check_frames(frames):
     return frames
 
 
-def _check_batch_size(batch_size):
+def _positive_int(value, name, meaning):
+    """`value` as an int >= 1, or a `ValueError` naming `name`."""
     if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, numbers.Integral)
-        or batch_size < 1
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < 1
     ):
         raise ValueError(
-            "Argument `batch_size` must be an int >= 1 (windows per model "
-            f"call). Received: batch_size={batch_size!r}"
+            f"Argument `{name}` must be an int >= 1 ({meaning}). "
+            f"Received: {name}={value!r}"
         )
-    return int(batch_size)
+    return int(value)
+
+
+def _check_batch_size(batch_size):
+    return _positive_int(batch_size, "batch_size", "windows per model call")
 
 
 def predict_batch(model, batch):

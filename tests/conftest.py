@@ -165,3 +165,18 @@ def tiny_video_set(tmp_path_factory):
     return types.SimpleNamespace(
         root=root, flat_root=flat_root, frames=frames, labels=labels
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic_data(tmp_path_factory):
+    """A small synthetic set: 2 training, 2 test videos of 40 32x32 frames."""
+    from keras_constrict.data import make_synthetic_dataset
+
+    return make_synthetic_dataset(
+        tmp_path_factory.mktemp("tiny") / "data",
+        seed=3,
+        frame_size=(32, 32),
+        num_training_videos=2,
+        num_testing_videos=2,
+        num_frames=40,
+    )

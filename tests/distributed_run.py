@@ -14,29 +14,21 @@ from keras_constrict.runtime import configure_environment
 configure_environment()
 
 import tensorflow as tf  # noqa: E402
+from test_training import tiny_config  # noqa: E402
 
-from keras_constrict.training import TrainConfig  # noqa: E402
 from keras_constrict.training import train  # noqa: E402
 
 
-def tiny_config(data, out, distribute):
-    return TrainConfig(
-        data=data,
-        out=out,
-        constriction="surface",
-        radius=1.0,
-        weight=0.1,
-        epochs=2,
-        size=32,
-        width=0.125,
-        clip_length=8,
-        stride=2,
-        # 34 clips in batches of 2: every batch splits evenly over two
-        # replicas, as one device sees it.
-        batch_size=2,
-        learning_rate=1e-3,
+def config(data, out, distribute):
+    # 34 clips in batches of 2: every batch splits evenly over two
+    # replicas, as one device sees it.
+    return tiny_config(
+        data,
+        out,
         distribute=distribute,
-        seed=1,
+        radius=1.0,
+        warmup_epochs=0,
+        batch_size=2,
     )
 
 
@@ -50,13 +42,13 @@ def main(mode, data, out):
         losses = {}
         for distribute in ("none", "mirrored"):
             results = train(
-                tiny_config(data, f"{out}/{distribute}", distribute),
+                config(data, f"{out}/{distribute}", distribute),
                 verbose=0,
             )
             losses[distribute] = results["history"]["loss"]
         print(json.dumps(losses))
     else:
-        results = train(tiny_config(data, out, "multiworker"), verbose=0)
+        results = train(config(data, out, "multiworker"), verbose=0)
         print(json.dumps({"multiworker": results["history"].get("loss")}))
 
 

@@ -9,21 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from keras_constrict.data import make_synthetic_dataset
-
 SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_run.py")
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return make_synthetic_dataset(
-        tmp_path_factory.mktemp("dist") / "data",
-        seed=3,
-        frame_size=(32, 32),
-        num_training_videos=2,
-        num_testing_videos=2,
-        num_frames=40,
-    )
+def data(tiny_synthetic_data):
+    return tiny_synthetic_data
 
 
 def _last_json_line(text):

@@ -9,21 +9,13 @@ import pytest
 from keras_constrict import cli
 from keras_constrict import scoring
 from keras_constrict.data import AnomalyVideoDataset
-from keras_constrict.data import make_synthetic_dataset
 from keras_constrict.training import TrainConfig
 from keras_constrict.training import train
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    return make_synthetic_dataset(
-        tmp_path_factory.mktemp("tiny") / "data",
-        seed=3,
-        frame_size=(32, 32),
-        num_training_videos=2,
-        num_testing_videos=2,
-        num_frames=40,
-    )
+def tiny_data(tiny_synthetic_data):
+    return tiny_synthetic_data
 
 
 def tiny_config(data, out, **overrides):
