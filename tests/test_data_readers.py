@@ -212,8 +212,8 @@ def test_clips_stride_size_and_range(tiny_video_set):
 def test_clips_across_chunk_boundaries(tiny_video_set, monkeypatch, stride):
     from keras_constrict.data import readers
 
-    # Chunks of 3 window starts: many chunk boundaries in a 20-frame video.
-    monkeypatch.setattr(readers, "_CHUNK_STARTS", 3)
+    # Blocks of 3 frames: many block boundaries in a 20-frame video.
+    monkeypatch.setattr(readers, "_BLOCK_FRAMES", 3)
     path = tiny_video_set.root / "testing" / "frames" / "01"
     frames = read_video(path) / 255 * 2 - 1
     clips = clips_array(
@@ -221,6 +221,43 @@ def test_clips_across_chunk_boundaries(tiny_video_set, monkeypatch, stride):
     )
     starts = range(0, 20 - 5 + 1, stride)
     expected = np.stack([frames[start : start + 5] for start in starts])
+    np.testing.assert_allclose(clips, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["frames", "mp4"])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_windows_of_several_videos_across_blocks(
+    tiny_video_set, monkeypatch, kind, shuffle
+):
+    from keras_constrict.data import readers
+
+    # Blocks of 4 frames: blocks hold the end of one video and the start of
+    # the next, and windows reach back over several blocks.
+    monkeypatch.setattr(readers, "_BLOCK_FRAMES", 4)
+    root = tiny_video_set.root
+    if kind == "frames":
+        paths = [root / "testing" / "frames" / name for name in ("01", "02")]
+    else:
+        paths = sorted((root / "videos" / "testing").iterdir())[:2]
+    clips = clips_array(
+        video_clips(
+            paths, clip_length=6, stride=2, size=None, shuffle=shuffle, seed=3
+        )
+    )
+    expected = []
+    for path in paths:
+        frames = read_video(path) / 255 * 2 - 1
+        expected += [frames[i : i + 6] for i in range(0, len(frames) - 5, 2)]
+    expected = np.stack(expected).astype(np.float32)
+    if shuffle:
+        # The same clips, in another order: sort both by their grey levels.
+        def by_levels(array):
+            levels = np.round((array + 1) * 127.5).astype(np.uint8)
+            order = sorted(range(len(array)), key=lambda i: levels[i].tobytes())
+            return array[order]
+
+        clips, expected = by_levels(clips), by_levels(expected)
+    assert clips.shape == expected.shape
     np.testing.assert_allclose(clips, expected, atol=1e-6)
 
 
@@ -274,19 +311,19 @@ def test_shuffle_keeps_the_clips_and_follows_the_seed(tiny_video_set):
 def test_each_frame_is_decoded_once_per_pass(tiny_video_set, monkeypatch):
     calls = []
     read_image = backends.read_image_pil
-    iterate_frames = backends.iterate_pyav_frames
+    decoded_frames = backends.decoded_pyav_frames
 
     def counting_read(path, grayscale=True):
         calls.append(path)
         return read_image(path, grayscale)
 
-    def counting_iterate(path, grayscale=True):
-        for frame in iterate_frames(path, grayscale):
+    def counting_decode(path):
+        for frame in decoded_frames(path):
             calls.append(path)
             yield frame
 
     monkeypatch.setattr(backends, "read_image_pil", counting_read)
-    monkeypatch.setattr(backends, "iterate_pyav_frames", counting_iterate)
+    monkeypatch.setattr(backends, "decoded_pyav_frames", counting_decode)
     root = tiny_video_set.root
     for path, backend in (
         (root / "testing" / "frames" / "01", "pil"),

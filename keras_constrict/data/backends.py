@@ -300,15 +300,60 @@ def _import_pil():
     return Image
 
 
-def _luma(frame):
-    """Full-range grey of a decoded YUV frame, read from its luma plane."""
+def _is_full_range(frame):
+    return frame.color_range == 2 or frame.format.name.startswith("yuvj")
+
+
+def _luma_plane(frame):
+    """The luma plane of a decoded YUV frame, as stored (a view)."""
     plane = frame.planes[0]
     rows = np.frombuffer(plane, np.uint8).reshape(plane.height, -1)
-    luma = rows[:, : frame.width]
+    return rows[:, : frame.width]
+
+
+def _luma(frame):
+    """Full-range grey of a decoded YUV frame, read from its luma plane."""
+    luma = _luma_plane(frame)
     # Full ("JPEG") range luma is already grey; limited range is expanded.
-    if frame.color_range == 2 or frame.format.name.startswith("yuvj"):
+    if _is_full_range(frame):
         return luma.copy()
-    return _LIMITED_TO_FULL[luma]
+    return np.take(_LIMITED_TO_FULL, luma)
+
+
+def decoded_pyav_frames(path):
+    """PyAV's decoded frames of a video file, checked for truncation.
+
+    Args:
+        path: a video file.
+
+    Yields:
+        av.VideoFrame: the frames, in order.
+
+    Raises:
+        VideoDecodeError: if the file is unreadable, or decodes to fewer
+            frames than its container records (truncated).
+    """
+    av = _import_av()
+    path = str(path)
+    decoded = 0
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            expected = stream.frames
+            for frame in container.decode(stream):
+                decoded += 1
+                yield frame
+    except av.error.FFmpegError as error:
+        raise VideoDecodeError(
+            f"Video file {path!r} is unreadable or truncated after "
+            f"{decoded} frames: {error}"
+        ) from error
+    if expected > 0 and decoded < expected:
+        raise VideoDecodeError(
+            f"Video file {path!r} is truncated: its container records "
+            f"{expected} frames but only {decoded} could be decoded."
+        )
 
 
 def iterate_pyav_frames(path, grayscale=True):
@@ -329,35 +374,17 @@ def iterate_pyav_frames(path, grayscale=True):
         VideoDecodeError: if the file is unreadable, or decodes to fewer
             frames than its container records (truncated).
     """
-    av = _import_av()
-    path = str(path)
-    decoded = 0
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            expected = stream.frames
-            for frame in container.decode(stream):
-                if grayscale:
-                    if frame.format.name in _LUMA_FORMATS:
-                        image = _luma(frame)
-                    else:
-                        image = frame.to_ndarray(format="gray")
-                    image = image[:, :, None]
-                else:
-                    image = frame.to_ndarray(format="rgb24")
-                decoded += 1
-                yield image
-    except av.error.FFmpegError as error:
-        raise VideoDecodeError(
-            f"Video file {path!r} is unreadable or truncated after "
-            f"{decoded} frames: {error}"
-        ) from error
-    if expected > 0 and decoded < expected:
-        raise VideoDecodeError(
-            f"Video file {path!r} is truncated: its container records "
-            f"{expected} frames but only {decoded} could be decoded."
-        )
+    for frame in decoded_pyav_frames(path):
+        yield _pyav_image(frame, grayscale)
+
+
+def _pyav_image(frame, grayscale):
+    """One decoded frame as uint8 `(height, width, channels)`."""
+    if not grayscale:
+        return frame.to_ndarray(format="rgb24")
+    if frame.format.name not in _LUMA_FORMATS:
+        return frame.to_ndarray(format="gray")[:, :, None]
+    return _luma(frame)[:, :, None]
 
 
 def read_image_pil(path, grayscale=True):
@@ -427,15 +454,80 @@ def _tf_decode(contents, channels, suffix):
     )
 
 
+def decode_frame_file(path, backend, grayscale, height, width, suffix):
+    """Decode one frame file in a TensorFlow graph, checking its size.
+
+    A frame whose size is not `(height, width)`, or a truncated JPEG/PNG,
+    fails with an error that names the file. `path`, `height` and `width`
+    may be tensors, so that one traced function serves every video.
+
+    Args:
+        path: the frame file (a string or a scalar string tensor).
+        backend: `"tf"` or `"pil"`.
+        grayscale: one channel if True, three otherwise.
+        height: the height the frame must have.
+        width: the width the frame must have.
+        suffix: extension of the frames (for the truncation check).
+
+    Returns:
+        uint8 tensor `(height, width, channels)`.
+    """
+    import tensorflow as tf
+
+    channels = 1 if grayscale else 3
+    if backend == "tf":
+        contents = tf.io.read_file(path)
+        complete = _looks_complete(contents, suffix)
+        assertions = []
+        if complete is not None:
+            assertions.append(
+                tf.debugging.Assert(
+                    complete,
+                    ["Frame file is unreadable or truncated:", path],
+                )
+            )
+        # TODO: a file with intact start and end markers but corrupt data
+        # fails inside TensorFlow's decoder, whose message does not name
+        # the file (read_video finds and names it). Naming it here would
+        # need a decode that reports errors as values, which TensorFlow's
+        # image ops do not offer.
+        with tf.control_dependencies(assertions):
+            image = _tf_decode(contents, channels, suffix)
+    else:
+        image = tf.numpy_function(
+            lambda name: read_image_pil(name, grayscale),
+            [path],
+            tf.uint8,
+            stateful=False,
+        )
+    shape = tf.shape(image)
+    same = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
+    check = tf.debugging.Assert(
+        same,
+        [
+            "Frames of differing sizes in one video. Expected "
+            "(height, width) of the first frame:",
+            height,
+            width,
+            "Received:",
+            shape[0],
+            shape[1],
+            "in file",
+            path,
+        ],
+    )
+    with tf.control_dependencies([check]):
+        image = tf.identity(image)
+    return tf.ensure_shape(image, (None, None, channels))
+
+
 def frame_folder_dataset(
     files, backend, grayscale, height, width, suffix, transform=None
 ):
     """Decode frame files inside tf.data, in order, in parallel.
 
-    Every frame is checked against `(height, width)`; a frame of another
-    size, or a truncated JPEG/PNG, fails with an error that names the file.
-    All arguments but `backend`, `grayscale` and `suffix` may be tensors,
-    so that one traced function serves every video of a dataset.
+    Every frame is checked as `decode_frame_file` does. All arguments but
+    `backend`, `grayscale` and `suffix` may be tensors.
 
     Args:
         files: the frame files in frame order (strings or a string tensor).
@@ -453,53 +545,10 @@ def frame_folder_dataset(
     """
     import tensorflow as tf
 
-    channels = 1 if grayscale else 3
-
     def load(path):
-        if backend == "tf":
-            contents = tf.io.read_file(path)
-            complete = _looks_complete(contents, suffix)
-            assertions = []
-            if complete is not None:
-                assertions.append(
-                    tf.debugging.Assert(
-                        complete,
-                        ["Frame file is unreadable or truncated:", path],
-                    )
-                )
-            # TODO: a file with intact start and end markers but corrupt
-            # data fails inside TensorFlow's decoder, whose message does
-            # not name the file (read_video finds and names it).
-            with tf.control_dependencies(assertions):
-                image = _tf_decode(contents, channels, suffix)
-        else:
-            image = tf.numpy_function(
-                lambda name: read_image_pil(name, grayscale),
-                [path],
-                tf.uint8,
-                stateful=False,
-            )
-        shape = tf.shape(image)
-        same = tf.logical_and(
-            tf.equal(shape[0], height), tf.equal(shape[1], width)
+        image = decode_frame_file(
+            path, backend, grayscale, height, width, suffix
         )
-        check = tf.debugging.Assert(
-            same,
-            [
-                "Frames of differing sizes in one video. Expected "
-                "(height, width) of the first frame:",
-                height,
-                width,
-                "Received:",
-                shape[0],
-                shape[1],
-                "in file",
-                path,
-            ],
-        )
-        with tf.control_dependencies([check]):
-            image = tf.identity(image)
-        image = tf.ensure_shape(image, (None, None, channels))
         return image if transform is None else transform(image)
 
     if not isinstance(files, tf.Tensor):
@@ -519,19 +568,74 @@ def pyav_dataset(path, grayscale):
     Returns:
         tf.data.Dataset: uint8 frames `(height, width, channels)`.
     """
+    return pyav_block_dataset(path, grayscale, block_frames=64).unbatch()
+
+
+def pyav_block_dataset(paths, grayscale, block_frames, first_video=0):
+    """Decode video files with PyAV into blocks of consecutive frames.
+
+    One Python call per block rather than per frame keeps the hand-over
+    from Python to TensorFlow off the per-frame cost. A block never holds
+    frames of two videos.
+
+    Args:
+        paths: a video file, or a list of them decoded one after another
+            (strings, or a string tensor of rank 0 or 1).
+        grayscale: one channel if True, RGB otherwise.
+        block_frames: frames per block (the last block of a video may be
+            smaller).
+        first_video: the video number of the first path. Defaults to 0.
+
+    Returns:
+        tf.data.Dataset: tuples `(frames, videos, positions)`: uint8
+        `(block, height, width, channels)`, and int32 `(block,)` video
+        numbers (from `first_video`, one per path) and frame positions
+        within their video.
+    """
     import tensorflow as tf
 
     _import_av()
     channels = 1 if grayscale else 3
 
-    def generate(name):
-        name = name.decode() if isinstance(name, bytes) else name
-        yield from iterate_pyav_frames(name, grayscale)
+    def generate(names, first):
+        if np.ndim(names) == 0:
+            names = [names]
+        for number, name in enumerate(names, start=int(first)):
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            block, position = [], 0
+            # Looked up at call time, so a test can count the decodes.
+            for frame in decoded_pyav_frames(name):
+                block.append(_pyav_image(frame, grayscale))
+                if len(block) == block_frames:
+                    yield _pyav_block(block, number, position)
+                    position += len(block)
+                    block = []
+            if block:
+                yield _pyav_block(block, number, position)
 
+    if not isinstance(paths, tf.Tensor):
+        paths = (
+            [str(path) for path in paths]
+            if isinstance(paths, (list, tuple))
+            else str(paths)
+        )
     return tf.data.Dataset.from_generator(
         generate,
-        args=(path if isinstance(path, tf.Tensor) else str(path),),
-        output_signature=tf.TensorSpec((None, None, channels), tf.uint8),
+        args=(paths, first_video),
+        output_signature=(
+            tf.TensorSpec((None, None, None, channels), tf.uint8),
+            tf.TensorSpec((None,), tf.int32),
+            tf.TensorSpec((None,), tf.int32),
+        ),
+    )
+
+
+def _pyav_block(frames, number, position):
+    count = len(frames)
+    return (
+        np.stack(frames),
+        np.full(count, number, np.int32),
+        np.arange(position, position + count, dtype=np.int32),
     )
 
 

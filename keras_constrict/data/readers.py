@@ -19,8 +19,9 @@ logger = logging.getLogger(__name__)
 # Clips `video_clips` prepares ahead of the consumer.
 _PREFETCH_CLIPS = 2
 
-# Window starts per chunk of frames in `sliding_windows`.
-_CHUNK_STARTS = 32
+# Frames per block: clips are cut from one block plus the last
+# `clip_length - 1` frames of the block before it.
+_BLOCK_FRAMES = 32
 
 # Videos decoded at the same time when clips are shuffled; each holds only a
 # window of frames, so this bounds memory as well as mixing clips.
@@ -85,6 +86,7 @@ class _Source:
     """One video to decode: its path, backend and, for folders, frames."""
 
     def __init__(self, video, backend, grayscale):
+        self.grayscale = grayscale
         self.path = path = _source_path(video)
         self.files = None
         self.suffix = None
@@ -99,10 +101,20 @@ class _Source:
             first = backends.decode_one_frame(self.files[0], backend, grayscale)
             self.height, self.width = first.shape[:2]
 
-    @property
-    def group(self):
-        """Sources of one group are decoded by one traced function."""
-        return self.backend, self.suffix
+    def frame_shape(self):
+        """`(height, width, channels)` of the decoded frames.
+
+        Frame folders know it from their first frame; video files are
+        probed (PyAV reads the container's header). tensorflow-io videos
+        are probed by their own frame dataset, so None here.
+        """
+        channels = 1 if self.grayscale else 3
+        if self.files is not None:
+            return (int(self.height), int(self.width), channels)
+        if self.backend == "tfio":
+            return None
+        _, height, width = backends.probe_video_file(self.path)
+        return (height, width, channels)
 
 
 def _frame_transform(size, value_range):
@@ -287,16 +299,14 @@ def video_frames(
 
 
 def sliding_windows(frames, clip_length, stride=1):
-    """Clips of `clip_length` consecutive elements, one per `stride` starts.
+    """Clips of `clip_length` consecutive frames of one video.
 
-    Each element of `frames` is produced once. Frames are gathered into
-    overlapping chunks (about 32 window starts each, plus the
-    `clip_length - 1` frames the last window of a chunk reaches into), and
-    every clip is a slice of its chunk, which TensorFlow shares instead of
-    copying. Memory holds a few chunks, whatever the video's length.
+    Each frame of `frames` is produced once and shared by every clip that
+    holds it (see `clips_of_blocks`); memory holds a few blocks of frames,
+    whatever the video's length.
 
     Args:
-        frames: a tf.data dataset of frames.
+        frames: a tf.data dataset of frames of one fully known shape.
         clip_length: frames per clip.
         stride: frames between the starts of consecutive clips. Defaults
             to 1.
@@ -305,24 +315,108 @@ def sliding_windows(frames, clip_length, stride=1):
         tf.data.Dataset: clips `(clip_length, *frame_shape)`; a video of
         `n` frames gives `(n - clip_length) // stride + 1` clips (none if
         it is shorter than `clip_length`).
+
+    Raises:
+        ValueError: if the frames' shape is not fully known.
     """
     import tensorflow as tf
 
-    # Chunks start every `shift` frames, a multiple of the stride, so that
-    # the starts inside each chunk stay on the global stride grid.
-    shift = -(-_CHUNK_STARTS // stride) * stride
-    span = shift + clip_length - 1
-
-    def clips_of_chunk(chunk):
-        last_start = tf.shape(chunk, out_type=tf.int64)[0] - clip_length
-        starts = tf.data.Dataset.range(0, tf.minimum(last_start + 1, shift))
-        starts = starts.shard(stride, 0) if stride > 1 else starts
-        return starts.map(lambda start: chunk[start : start + clip_length])
-
-    chunks = frames.window(span, shift=shift).flat_map(
-        lambda window: window.batch(span)
+    frames = tf.data.Dataset.zip(
+        frames, tf.data.Dataset.range(2**31 - 1).map(_as_int32)
     )
-    return chunks.flat_map(clips_of_chunk)
+    blocks = frames.batch(_BLOCK_FRAMES).map(
+        lambda block, positions: (block, tf.zeros_like(positions), positions)
+    )
+    return clips_of_blocks(blocks, clip_length, stride)
+
+
+def _as_int32(value):
+    import tensorflow as tf
+
+    return tf.cast(value, tf.int32)
+
+
+def clips_of_blocks(blocks, clip_length, stride=1):
+    """Clips of consecutive frames from a stream of blocks of frames.
+
+    `blocks` yields `(frames, videos, positions)`: a block of frames in
+    stream order, the video number of each frame and its position in its
+    video. Each block is joined to the last `clip_length - 1` frames before
+    it, and every window that ends inside the block, lies within one video
+    and starts at a multiple of `stride` becomes a clip: a slice of that
+    chunk, which TensorFlow shares instead of copying. The pipeline runs
+    one traced function per stage whatever the number of blocks or videos,
+    so no function is instantiated per chunk or per clip.
+
+    Args:
+        blocks: a tf.data dataset of `(frames, videos, positions)`; frames
+            of one fully known shape, videos and positions int32.
+        clip_length: frames per clip.
+        stride: frames between the starts of clips of one video. Defaults
+            to 1.
+
+    Returns:
+        tf.data.Dataset: clips `(clip_length, *frame_shape)`, video after
+        video, in frame order.
+
+    Raises:
+        ValueError: if the frames' shape is not fully known.
+    """
+    import tensorflow as tf
+
+    frame_spec = blocks.element_spec[0]
+    frame_shape = frame_spec.shape[1:]
+    if not frame_shape.is_fully_defined():
+        raise ValueError(
+            "Cutting clips needs frames of one known shape. Received: "
+            f"frames of shape {frame_shape}; resize them to one size or "
+            "use tf.ensure_shape."
+        )
+    tail_length = clip_length - 1
+    empty = (
+        tf.zeros((0, *frame_shape), frame_spec.dtype),
+        tf.zeros((0,), tf.int32),
+        tf.zeros((0,), tf.int32),
+    )
+
+    def join(tail, block):
+        frames, videos, positions = (
+            tf.concat([before, new], 0) for before, new in zip(tail, block)
+        )
+        count = tf.shape(videos)[0]
+        keep_from = tf.maximum(count - tail_length, 0)
+        tail = (
+            frames[keep_from:],
+            videos[keep_from:],
+            positions[keep_from:],
+        )
+        # The chunk holds at most `tail_length` frames before the block,
+        # so every window of it ends inside the block: no window is cut
+        # twice, and none is missed.
+        starts = tf.range(keep_from)
+        valid = tf.logical_and(
+            tf.equal(
+                tf.gather(videos, starts),
+                tf.gather(videos, starts + tail_length),
+            ),
+            tf.equal(tf.gather(positions, starts) % stride, 0),
+        )
+        return tail, (frames, tf.boolean_mask(starts, valid))
+
+    def pair_with_starts(frames, starts):
+        return tf.data.Dataset.zip(
+            tf.data.Dataset.from_tensors(frames).repeat(),
+            tf.data.Dataset.from_tensor_slices(starts),
+        )
+
+    offsets = tf.zeros((len(frame_shape),), tf.int32)
+    clip_size = tf.constant([clip_length, *[-1] * len(frame_shape)])
+
+    def cut(frames, start):
+        begin = tf.concat([tf.reshape(start, (1,)), offsets], 0)
+        return tf.slice(frames, begin, clip_size)
+
+    return blocks.scan(empty, join).flat_map(pair_with_starts).map(cut)
 
 
 def video_clips(
@@ -401,25 +495,46 @@ def video_clips(
             "(low, high). Received: value_range=None"
         )
     sources = [_Source(video, backend, grayscale) for video in videos]
-    groups = {}
+    counts = {}
     for source in sources:
-        groups.setdefault(source.group, []).append(source)
-    for (name, _), members in groups.items():
+        counts[source.backend] = counts.get(source.backend, 0) + 1
+    for name, count in counts.items():
         logger.info(
             "video_clips decodes %d video(s) with backend=%r%s",
-            len(members),
+            count,
             name,
             " (chosen by backend='auto')" if backend == "auto" else "",
         )
 
+    channels = 1 if grayscale else 3
+    groups = []
+    for source in sources:
+        shape = (*size, channels) if size is not None else None
+        key = (source.backend, source.suffix, shape or source.frame_shape())
+        if shuffle:
+            # Shuffled clips are mixed anyway: one group per decoder.
+            group = next((g for g in groups if g[0] == key), None)
+        else:
+            # Consecutive videos only, so that clips keep the video order.
+            group = groups[-1] if groups and groups[-1][0] == key else None
+        if group is None:
+            groups.append((key, [source]))
+        else:
+            group[1].append(source)
+
     transform = _frame_transform(size, value_range)
-
-    def clips_of(frames):
-        return sliding_windows(frames, clip_length, stride)
-
     parts = [
-        _group_clips(members, transform, clips_of, grayscale, shuffle, seed)
-        for members in groups.values()
+        _group_clips(
+            members,
+            key[2],
+            transform,
+            clip_length,
+            stride,
+            grayscale,
+            shuffle,
+            seed,
+        )
+        for key, members in groups
     ]
     if len(parts) == 1:
         clips = parts[0]
@@ -439,76 +554,138 @@ def video_clips(
     return clips.prefetch(_PREFETCH_CLIPS)
 
 
-def _group_clips(sources, transform, clips_of, grayscale, shuffle, seed):
-    """Clips of videos that share one backend, video after video.
+def _group_clips(
+    sources,
+    frame_shape,
+    transform,
+    clip_length,
+    stride,
+    grayscale,
+    shuffle,
+    seed,
+):
+    """Clips of videos that share one decoder and one frame shape.
 
-    The videos are picked by index inside tf.data, so one traced function
-    decodes them all and a shuffled pass visits them in a new order.
+    Unshuffled, all videos form one stream of frames (each window checked
+    to lie within one video), so the pipeline is traced and instantiated
+    once. Shuffled, each pass visits the videos in a new order, up to
+    `_SHUFFLE_CYCLE_LENGTH` at a time, each with its own pipeline.
     """
     import tensorflow as tf
 
     backend = sources[0].backend
     if backend == "tfio":
-        # TODO: tfio_frame_dataset takes a Python path, so tfio videos are
-        # chained in Python; a shuffled order is drawn once, not per pass.
+        # TODO: tfio_frame_dataset takes a Python path (it probes the frame
+        # size in Python to refuse unsafe widths before decoding), so tfio
+        # videos are chained in Python; a shuffled order is drawn once, not
+        # per pass.
         order = np.arange(len(sources))
         if shuffle:
             np.random.default_rng(seed).shuffle(order)
-        clips = clips_of(
-            _source_frames(sources[order[0]], grayscale, transform)
-        )
-        for index in order[1:]:
-            clips = clips.concatenate(
-                clips_of(_source_frames(sources[index], grayscale, transform))
-            )
+        clips = None
+        for index in order:
+            frames = _source_frames(sources[index], grayscale, transform)
+            if frame_shape is not None:
+                frames = frames.map(
+                    lambda frame: tf.ensure_shape(frame, frame_shape)
+                )
+            more = sliding_windows(frames, clip_length, stride)
+            clips = more if clips is None else clips.concatenate(more)
         return clips
+
+    def shaped(block):
+        return tf.ensure_shape(block, (None, *frame_shape))
 
     if sources[0].files is not None:
         counts = [len(source.files) for source in sources]
+        starts = np.cumsum([0, *counts[:-1]])
         files = tf.constant(
             [str(file) for source in sources for file in source.files]
         )
-        starts = tf.constant(np.cumsum([0, *counts[:-1]]), tf.int64)
-        counts = tf.constant(counts, tf.int64)
-        heights = tf.constant([source.height for source in sources])
-        widths = tf.constant([source.width for source in sources])
+        videos = tf.constant(
+            np.repeat(np.arange(len(sources)), counts), tf.int32
+        )
+        positions = tf.constant(
+            np.concatenate([np.arange(count) for count in counts]), tf.int32
+        )
+        heights = tf.constant(
+            np.repeat([source.height for source in sources], counts), tf.int32
+        )
+        widths = tf.constant(
+            np.repeat([source.width for source in sources], counts), tf.int32
+        )
         suffix = sources[0].suffix
 
-        @tf.autograph.experimental.do_not_convert
-        def clips_of_video(index):
-            start = starts[index]
-            frames = backends.frame_folder_dataset(
-                files[start : start + counts[index]],
-                backend,
-                grayscale,
-                heights[index],
-                widths[index],
-                suffix,
-                transform,
+        def load(file, video, position, height, width):
+            frame = backends.decode_frame_file(
+                file, backend, grayscale, height, width, suffix
             )
-            return clips_of(frames)
+            if transform is not None:
+                frame = transform(frame)
+            return tf.ensure_shape(frame, frame_shape), video, position
 
-    else:
-        paths = tf.constant([str(source.path) for source in sources])
+        def blocks_of(start, count):
+            columns = (files, videos, positions, heights, widths)
+            return (
+                tf.data.Dataset.from_tensor_slices(
+                    tuple(column[start : start + count] for column in columns)
+                )
+                .map(
+                    load,
+                    num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True,
+                )
+                .batch(_BLOCK_FRAMES)
+            )
 
-        @tf.autograph.experimental.do_not_convert
+        starts = tf.constant(starts, tf.int64)
+        counts = tf.constant(counts, tf.int64)
+
         def clips_of_video(index):
-            frames = backends.pyav_dataset(paths[index], grayscale)
-            return clips_of(_transformed(frames, transform))
+            return clips_of_blocks(
+                blocks_of(starts[index], counts[index]), clip_length, stride
+            )
 
-    indices = tf.data.Dataset.range(len(sources))
-    if shuffle:
-        indices = indices.shuffle(
-            len(sources), seed=seed, reshuffle_each_iteration=True
-        )
-        return indices.interleave(
-            clips_of_video,
-            cycle_length=min(len(sources), _SHUFFLE_CYCLE_LENGTH),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-    # TODO: video_clips runs at about half the raw decode rate on 2 cores
-    # (docs/data.md); decoding the next video while this one is cut into
-    # clips would help, with a look-ahead that stays bounded whatever the
-    # video's length.
-    return indices.flat_map(clips_of_video)
+        if not shuffle:
+            return clips_of_blocks(
+                blocks_of(0, int(sum(len(s.files) for s in sources))),
+                clip_length,
+                stride,
+            )
+    else:
+        paths = [str(source.path) for source in sources]
+
+        def transformed(block, video, position):
+            if transform is not None:
+                block = transform(block)
+            return shaped(block), video, position
+
+        def blocks_from(videos, first):
+            return backends.pyav_block_dataset(
+                videos, grayscale, _BLOCK_FRAMES, first_video=first
+            ).map(
+                transformed,
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
+            )
+
+        if not shuffle:
+            return clips_of_blocks(blocks_from(paths, 0), clip_length, stride)
+        paths = tf.constant(paths)
+
+        def clips_of_video(index):
+            return clips_of_blocks(
+                blocks_from(paths[index], tf.cast(index, tf.int32)),
+                clip_length,
+                stride,
+            )
+
+    indices = tf.data.Dataset.range(len(sources)).shuffle(
+        len(sources), seed=seed, reshuffle_each_iteration=True
+    )
+    return indices.interleave(
+        clips_of_video,
+        cycle_length=min(len(sources), _SHUFFLE_CYCLE_LENGTH),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
