@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from keras_constrict.data import AnomalyVideoDataset
 from keras_constrict.data import Video
@@ -185,6 +186,28 @@ def test_cache_file_is_reused_and_rewritten(tiny_video_set, tmp_path):
     )
     assert clips.shape[2:4] == (12, 12)
     assert not list(tmp_path.glob("*partial*"))
+
+
+def test_cache_file_notices_a_frame_replaced_in_place(tiny_video_set, tmp_path):
+    root = tmp_path / "set"
+    shutil.copytree(tiny_video_set.root, root)
+    cache = tmp_path / "train.npy"
+    dataset = AnomalyVideoDataset(root, size=(8, 8))
+    before, _ = batches_array(
+        dataset.train_dataset(clip_length=4, shuffle=False, cache=cache)
+    )
+    # Same file names, same frame count, other pixels.
+    frame = sorted((root / "training" / "frames" / "01").iterdir())[0]
+    Image.fromarray(np.full((24, 32), 255, np.uint8)).save(frame, quality=95)
+    dataset = AnomalyVideoDataset(root, size=(8, 8))
+    after, _ = batches_array(
+        dataset.train_dataset(clip_length=4, shuffle=False, cache=cache)
+    )
+    streamed, _ = batches_array(
+        dataset.train_dataset(clip_length=4, shuffle=False)
+    )
+    np.testing.assert_array_equal(after, streamed)
+    assert not np.array_equal(after[0], before[0])
 
 
 # --- validation -----------------------------------------------------------

@@ -56,10 +56,14 @@ class FrameStore:
                 it was listed with.
         """
         num_frames = [video.num_frames for video in videos]
-        # TODO: the key holds paths and frame counts, not file contents; a
-        # video re-encoded in place with as many frames reuses a stale cache.
+        # Sizes and modification times stand in for the contents: a video
+        # re-encoded or a frame replaced in place changes them, and reading
+        # them costs one stat per file rather than a decode.
         key = {
-            "videos": [[str(video.path), video.num_frames] for video in videos],
+            "videos": [
+                [str(video.path), video.num_frames, *_fingerprint(video.path)]
+                for video in videos
+            ],
             "size": dataset.size,
             "grayscale": dataset.grayscale,
             "value_range": dataset.value_range,
@@ -186,6 +190,17 @@ class FrameStore:
         return indices.map(
             load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
+
+
+def _fingerprint(path):
+    """Total bytes and latest modification time of a video's file(s)."""
+    path = pathlib.Path(path)
+    files = sorted(path.iterdir()) if path.is_dir() else [path]
+    stats = [file.stat() for file in files if file.is_file()]
+    return (
+        sum(stat.st_size for stat in stats),
+        max((stat.st_mtime_ns for stat in stats), default=0),
+    )
 
 
 def _decode_all(dataset, videos, allocate):
