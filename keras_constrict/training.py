@@ -683,7 +683,9 @@ def plot_score_curves(evaluation, path, max_videos=12):
             )
         axis.plot(scores, color="tab:blue", linewidth=1)
         auc = evaluation.video_auc.get(name, float("nan"))
-        axis.set_title(f"video {name}  AUC {auc:.3f}", fontsize=8)
+        # A video whose frames are all one class has no AUC of its own.
+        auc = "n/a (one class)" if np.isnan(auc) else f"{auc:.3f}"
+        axis.set_title(f"video {name}  AUC {auc}", fontsize=8)
         axis.set_ylim(-0.05, 1.05)
         axis.tick_params(labelsize=7)
     figure.suptitle(
