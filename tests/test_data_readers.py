@@ -174,6 +174,19 @@ def test_resize_matches_bilinear_reference(tiny_video_set, size):
     np.testing.assert_allclose(frames, expected, atol=1e-3)
 
 
+@pytest.mark.parametrize("kind", ["frames", "mp4"])
+def test_video_frames_streams_what_read_video_returns(tiny_video_set, kind):
+    root = tiny_video_set.root
+    if kind == "frames":
+        path = root / "testing" / "frames" / "01"
+    else:
+        path = root / "videos" / "testing" / "01.mp4"
+    streamed = np.stack(
+        [frame.numpy() for frame in video_frames(path, value_range=None)]
+    )
+    np.testing.assert_array_equal(streamed, read_video(path))
+
+
 # --- video_clips ----------------------------------------------------------
 
 

@@ -568,7 +568,8 @@ def pyav_dataset(path, grayscale):
     Returns:
         tf.data.Dataset: uint8 frames `(height, width, channels)`.
     """
-    return pyav_block_dataset(path, grayscale, block_frames=64).unbatch()
+    blocks = pyav_block_dataset(path, grayscale, block_frames=64)
+    return blocks.map(lambda frames, videos, positions: frames).unbatch()
 
 
 def pyav_block_dataset(paths, grayscale, block_frames, first_video=0):
