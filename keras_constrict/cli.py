@@ -12,6 +12,8 @@ import pathlib
 import sys
 import time
 
+import numpy as np
+
 from keras_constrict.runtime import configure_environment
 
 logger = logging.getLogger("keras_constrict")
@@ -154,7 +156,9 @@ def _print_evaluation(evaluation):
     for name, auc in evaluation.video_auc.items():
         labels = evaluation.labels.get(name)
         count = (
-            "" if labels is None else f"{len(labels):6d}  {int(sum(labels)):9d}"
+            ""
+            if labels is None
+            else f"{len(labels):6d}  {np.count_nonzero(labels):9d}"
         )
         print(f"{name:<8} {_auc_text(auc):>7}  {count}")
     print(

@@ -1,5 +1,8 @@
 """Constriction layers, losses and regularizers inside real models."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -111,6 +114,36 @@ def test_saved_model_loads_without_custom_objects(tmp_path):
         loaded.evaluate(x, x, verbose=0),
         model.evaluate(x, x, verbose=0),
         rtol=1e-6,
+    )
+
+
+def test_saved_model_loads_in_a_fresh_process(tmp_path):
+    # A new interpreter that only imports the package, as a user's script
+    # would: every serialisable class must be registered by that import.
+    x = normal_data(8)
+    model = dense_autoencoder(
+        keras_constrict.SurfaceConstriction(radius=1.5, weight=0.1)
+    )
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, x, epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", model.predict(x, verbose=0))
+    script = (
+        "import sys, numpy as np, keras_constrict, keras\n"
+        "folder = sys.argv[1]\n"
+        "model = keras.saving.load_model(folder + '/model.keras')\n"
+        "x = np.load(folder + '/x.npy')\n"
+        "np.save(folder + '/loaded.npy', model.predict(x, verbose=0))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "loaded.npy"), np.load(tmp_path / "expected.npy")
     )
 
 

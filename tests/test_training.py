@@ -1,6 +1,9 @@
 """Training runs: run folder, resume after a kill, refusals, evaluate, CLI."""
 
 import json
+import subprocess
+import sys
+import types
 
 import keras
 import numpy as np
@@ -170,6 +173,44 @@ def test_cli_evaluate_prints_the_protocol_figures(
         (out / "evaluations" / "data" / "evaluation.json").read_text()
     )
     assert written["micro_auc"] == pytest.approx(results["micro_auc"])
+
+
+def test_cli_evaluate_counts_many_anomalous_frames(capsys):
+    # int8 labels: 200 anomalous frames overflowed a Python sum once.
+    labels = np.zeros(300, np.int8)
+    labels[:200] = 1
+    evaluation = types.SimpleNamespace(
+        video_auc={"01": 0.75},
+        labels={"01": labels},
+        micro_auc=0.75,
+        macro_auc=0.75,
+    )
+    cli._print_evaluation(evaluation)
+    assert "01        0.7500     300        200" in capsys.readouterr().out
+
+
+def test_cli_evaluate_in_a_fresh_process(finished_run, tiny_data, tmp_path):
+    # A new interpreter has imported nothing of the package: loading a
+    # constricted checkpoint must still find the layer classes.
+    out, results = finished_run
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keras_constrict.cli",
+            "evaluate",
+            "--model",
+            str(out),
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(tmp_path / "evaluation"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert f"micro AUC {results['micro_auc']:.4f}" in completed.stdout
 
 
 def test_cli_reports_errors_without_a_traceback(tmp_path, capsys):
