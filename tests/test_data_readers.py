@@ -174,13 +174,16 @@ def test_resize_matches_bilinear_reference(tiny_video_set, size):
     np.testing.assert_allclose(frames, expected, atol=1e-3)
 
 
+def video_of_kind(root, kind, name="01"):
+    """A test video of the tiny set as a frame folder or as an MP4."""
+    if kind == "frames":
+        return root / "testing" / "frames" / name
+    return root / "videos" / "testing" / f"{name}.mp4"
+
+
 @pytest.mark.parametrize("kind", ["frames", "mp4"])
 def test_video_frames_streams_what_read_video_returns(tiny_video_set, kind):
-    root = tiny_video_set.root
-    if kind == "frames":
-        path = root / "testing" / "frames" / "01"
-    else:
-        path = root / "videos" / "testing" / "01.mp4"
+    path = video_of_kind(tiny_video_set.root, kind)
     streamed = np.stack(
         [frame.numpy() for frame in video_frames(path, value_range=None)]
     )
@@ -192,11 +195,7 @@ def test_video_frames_streams_what_read_video_returns(tiny_video_set, kind):
 
 @pytest.mark.parametrize("kind", ["frames", "mp4"])
 def test_clips_are_windows_of_the_frames(tiny_video_set, kind):
-    root = tiny_video_set.root
-    if kind == "frames":
-        path = root / "testing" / "frames" / "01"
-    else:
-        path = root / "videos" / "testing" / "01.mp4"
+    path = video_of_kind(tiny_video_set.root, kind)
     frames = read_video(path).astype(np.float64)
     clips = clips_array(video_clips(path, clip_length=4, size=None))
     assert clips.dtype == np.float32
@@ -248,10 +247,7 @@ def test_windows_of_several_videos_across_blocks(
     # the next, and windows reach back over several blocks.
     monkeypatch.setattr(readers, "_BLOCK_FRAMES", 4)
     root = tiny_video_set.root
-    if kind == "frames":
-        paths = [root / "testing" / "frames" / name for name in ("01", "02")]
-    else:
-        paths = sorted((root / "videos" / "testing").iterdir())[:2]
+    paths = [video_of_kind(root, kind, name) for name in ("01", "02")]
     clips = clips_array(
         video_clips(
             paths, clip_length=6, stride=2, size=None, shuffle=shuffle, seed=3

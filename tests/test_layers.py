@@ -96,13 +96,19 @@ def test_layer_config_round_trip(layer_class):
     )
 
 
-def test_saved_model_loads_without_custom_objects(tmp_path):
-    x = normal_data(32)
-    model = dense_autoencoder(
-        keras_constrict.SphereConstriction(radius=1.5, weight=0.1)
-    )
+def fitted_autoencoder(constriction, samples):
+    """A dense autoencoder around `constriction`, fitted for one epoch."""
+    x = normal_data(samples)
+    model = dense_autoencoder(constriction)
     model.compile(optimizer="adam", loss="mse")
     model.fit(x, x, epochs=1, verbose=0)
+    return model, x
+
+
+def test_saved_model_loads_without_custom_objects(tmp_path):
+    model, x = fitted_autoencoder(
+        keras_constrict.SphereConstriction(radius=1.5, weight=0.1), 32
+    )
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -120,12 +126,9 @@ def test_saved_model_loads_without_custom_objects(tmp_path):
 def test_saved_model_loads_in_a_fresh_process(tmp_path):
     # A new interpreter that only imports the package, as a user's script
     # would: every serialisable class must be registered by that import.
-    x = normal_data(8)
-    model = dense_autoencoder(
-        keras_constrict.SurfaceConstriction(radius=1.5, weight=0.1)
+    model, x = fitted_autoencoder(
+        keras_constrict.SurfaceConstriction(radius=1.5, weight=0.1), 8
     )
-    model.compile(optimizer="adam", loss="mse")
-    model.fit(x, x, epochs=1, verbose=0)
     model.save(tmp_path / "model.keras")
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "expected.npy", model.predict(x, verbose=0))
