@@ -6,6 +6,7 @@ keras-constrict evaluate --model RUN_DIR --data DIR
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 import pathlib
@@ -14,7 +15,11 @@ import time
 
 import numpy as np
 
+from keras_constrict import training
 from keras_constrict.runtime import configure_environment
+from keras_constrict.training import TrainConfig
+from keras_constrict.training import evaluate_run
+from keras_constrict.training import train
 
 logger = logging.getLogger("keras_constrict")
 
@@ -34,7 +39,7 @@ def _train_arguments(parser, defaults):
     add = parser.add_argument
     add(
         "--constriction",
-        choices=("sphere", "surface", "none"),
+        choices=training.CONSTRICTIONS,
         default=defaults.constriction,
     )
     add(
@@ -71,17 +76,17 @@ def _train_arguments(parser, defaults):
     add("--learning-rate", type=float, default=defaults.learning_rate)
     add(
         "--precision",
-        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+        choices=training.PRECISIONS,
         default=defaults.precision,
     )
     add(
         "--distribute",
-        choices=("none", "mirrored", "multiworker"),
+        choices=training.DISTRIBUTIONS,
         default=defaults.distribute,
     )
     add(
         "--cache",
-        choices=("memory", "disk", "none"),
+        choices=training.CACHES,
         default=defaults.cache,
         help="keep decoded, resized frames in memory, in RUN_DIR/cache, or "
         "decode every epoch. Default: %(default)s",
@@ -98,14 +103,12 @@ def _train_arguments(parser, defaults):
 
 
 def _config_from(args):
-    from keras_constrict.training import TrainConfig
 
-    names = [f.name for f in __import__("dataclasses").fields(TrainConfig)]
+    names = [field.name for field in dataclasses.fields(TrainConfig)]
     return TrainConfig(**{name: getattr(args, name) for name in names})
 
 
 def _parser():
-    from keras_constrict.training import TrainConfig
 
     parser = argparse.ArgumentParser(
         prog="keras-constrict",
@@ -130,10 +133,10 @@ def _parser():
         help="train again even where an earlier demo finished",
     )
 
-    train = commands.add_parser("train", help="train one model")
-    train.add_argument("--data", required=True, help="dataset root")
-    train.add_argument("--out", required=True, help="run folder")
-    _train_arguments(train, TrainConfig(data="", out=""))
+    train_command = commands.add_parser("train", help="train one model")
+    train_command.add_argument("--data", required=True, help="dataset root")
+    train_command.add_argument("--out", required=True, help="run folder")
+    _train_arguments(train_command, TrainConfig(data="", out=""))
 
     evaluate = commands.add_parser(
         "evaluate", help="score a trained run with the published protocol"
@@ -170,8 +173,6 @@ def _print_evaluation(evaluation):
 
 def run_demo(args):
     from keras_constrict.data import make_synthetic_dataset
-    from keras_constrict.training import TrainConfig
-    from keras_constrict.training import train
 
     out = pathlib.Path(args.out)
     data = make_synthetic_dataset(out / "data", seed=args.seed)
@@ -221,7 +222,6 @@ def run_demo(args):
 
 
 def run_train(args):
-    from keras_constrict.training import train
 
     results = train(_config_from(args), overwrite=args.overwrite)
     print(
@@ -232,7 +232,6 @@ def run_train(args):
 
 
 def run_evaluate(args):
-    from keras_constrict.training import evaluate_run
 
     evaluation, folder = evaluate_run(
         args.model, args.data, checkpoint=args.checkpoint, out=args.out

@@ -22,12 +22,23 @@ from keras import ops
 KINDS = ("sphere", "surface")
 
 
+def _finite_float(value, above_zero):
+    """`(value as a float, whether it is valid)` for the numeric options.
+
+    Valid: a real number (not a bool), finite, and > 0 if `above_zero` or
+    >= 0 otherwise. The value is returned converted where it is a real
+    number, so that messages show what was checked.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return value, False
+    value = float(value)
+    positive = value > 0 if above_zero else value >= 0
+    return value, math.isfinite(value) and positive
+
+
 def validate_radius(radius):
     """Return `radius` as a float, or raise a `ValueError` saying why not."""
-    valid = not isinstance(radius, bool) and isinstance(radius, numbers.Real)
-    if valid:
-        radius = float(radius)
-        valid = math.isfinite(radius) and radius > 0
+    radius, valid = _finite_float(radius, above_zero=True)
     if not valid:
         raise ValueError(
             "Argument `radius` must be a finite number greater than 0 (the "
@@ -40,10 +51,7 @@ def validate_radius(radius):
 
 def validate_weight(weight):
     """Return `weight` as a float, or raise a `ValueError` saying why not."""
-    valid = not isinstance(weight, bool) and isinstance(weight, numbers.Real)
-    if valid:
-        weight = float(weight)
-        valid = math.isfinite(weight) and weight >= 0
+    weight, valid = _finite_float(weight, above_zero=False)
     if not valid:
         raise ValueError(
             "Argument `weight` must be a finite number >= 0 (the factor of "
@@ -66,10 +74,7 @@ def validate_kind(kind):
 
 def validate_epsilon(epsilon):
     """Return `epsilon` as a float, or raise a `ValueError`."""
-    valid = not isinstance(epsilon, bool) and isinstance(epsilon, numbers.Real)
-    if valid:
-        epsilon = float(epsilon)
-        valid = math.isfinite(epsilon) and epsilon > 0
+    epsilon, valid = _finite_float(epsilon, above_zero=True)
     if not valid:
         raise ValueError(
             "Argument `epsilon` must be a small finite number > 0 (it keeps "
