@@ -184,10 +184,19 @@ def _new_anomaly(kind, rng, height, width, walkway, scale):
     left, right = walkway
     down = rng.random() < 0.5
     x = rng.uniform(left + 3 * scale, right - 3 * scale)
-    if kind == "fast":
-        half_h = _WALKER_HALF_HEIGHT * scale * 1.1
-        half_w = _WALKER_HALF_WIDTH * scale * 1.1
-        speed = rng.uniform(*_FAST_SPEED) * scale
+    if kind in ("fast", "large"):
+        # A walker-sized object at a run, or a cart at a walk, entering at
+        # the top or the bottom of the frame.
+        if kind == "fast":
+            half_h = _WALKER_HALF_HEIGHT * scale * 1.1
+            half_w = _WALKER_HALF_WIDTH * scale * 1.1
+            speed = rng.uniform(*_FAST_SPEED) * scale
+            shade = rng.choice([rng.uniform(20, 70), rng.uniform(180, 235)])
+        else:
+            half_h = _CART_HALF_HEIGHT * scale
+            half_w = _CART_HALF_WIDTH * scale
+            speed = rng.uniform(*_WALK_SPEED) * scale * 1.3
+            shade = rng.uniform(40, 90)
         mover = _Mover(
             -half_h if down else height + half_h,
             x,
@@ -195,22 +204,9 @@ def _new_anomaly(kind, rng, height, width, walkway, scale):
             0.0,
             half_h,
             half_w,
-            rng.choice([rng.uniform(20, 70), rng.uniform(180, 235)]),
+            shade,
         )
-    elif kind == "large":
-        half_h = _CART_HALF_HEIGHT * scale
-        half_w = _CART_HALF_WIDTH * scale
-        speed = rng.uniform(*_WALK_SPEED) * scale * 1.3
-        mover = _Mover(
-            -half_h if down else height + half_h,
-            x,
-            speed if down else -speed,
-            0.0,
-            half_h,
-            half_w,
-            rng.uniform(40, 90),
-        )
-        mover.rectangle = True
+        mover.rectangle = kind == "large"
     elif kind == "wrong_direction":
         walker = _new_walker(rng, height, width, walkway, scale)
         speed = rng.uniform(*_WALK_SPEED) * scale * 1.2
