@@ -189,8 +189,7 @@ def test_cache_file_is_reused_and_rewritten(tiny_video_set, tmp_path):
 
 
 def test_cache_file_notices_a_frame_replaced_in_place(tiny_video_set, tmp_path):
-    root = tmp_path / "set"
-    shutil.copytree(tiny_video_set.root, root)
+    root = copy_tree(tiny_video_set.root, tmp_path / "set")
     cache = tmp_path / "train.npy"
     dataset = AnomalyVideoDataset(root, size=(8, 8))
     before, _ = batches_array(

@@ -270,6 +270,27 @@ def test_windows_of_several_videos_across_blocks(
     np.testing.assert_allclose(clips, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("stride", [1, 3])
+def test_sliding_windows_of_a_frame_dataset(monkeypatch, stride):
+    import tensorflow as tf
+
+    from keras_constrict.data import readers
+
+    # The path tfio videos take: any dataset of frames of one shape.
+    monkeypatch.setattr(readers, "_BLOCK_FRAMES", 4)
+    frames = np.arange(23 * 2 * 3, dtype=np.float32).reshape(23, 2, 3, 1)
+    clips = np.stack(
+        [
+            clip.numpy()
+            for clip in readers.sliding_windows(
+                tf.data.Dataset.from_tensor_slices(frames), 5, stride
+            )
+        ]
+    )
+    expected = np.stack([frames[i : i + 5] for i in range(0, 19, stride)])
+    np.testing.assert_array_equal(clips, expected)
+
+
 def test_clips_never_span_two_videos(tiny_video_set):
     root = tiny_video_set.root
     paths = [root / "testing" / "frames" / name for name in ("01", "02")]

@@ -18,20 +18,14 @@ def load(name):
     return module
 
 
+def run_tiny(name, out):
+    """Run an example's main() on tiny data: 32 x 32 frames, one epoch."""
+    tiny = ["--size", "32", "--clip-length", "8", "--epochs", "1"]
+    return load(name).main(["--out", str(out), *tiny])
+
+
 def test_constrict_your_model(tmp_path):
-    example = load("constrict_your_model")
-    history = example.main(
-        [
-            "--out",
-            str(tmp_path),
-            "--size",
-            "32",
-            "--clip-length",
-            "8",
-            "--epochs",
-            "1",
-        ]
-    )
+    history = run_tiny("constrict_your_model", tmp_path)
     auc = history.history["val_auc"][0]
     assert 0.0 <= auc <= 1.0
     saved = keras.saving.load_model(tmp_path / "constricted.keras")
@@ -44,19 +38,7 @@ def test_constrict_your_model(tmp_path):
 
 
 def test_train_on_your_videos(tmp_path):
-    example = load("train_on_your_videos")
-    result = example.main(
-        [
-            "--out",
-            str(tmp_path),
-            "--size",
-            "32",
-            "--clip-length",
-            "8",
-            "--epochs",
-            "1",
-        ]
-    )
+    result = run_tiny("train_on_your_videos", tmp_path)
     assert 0.0 <= result.micro_auc <= 1.0
     # The MP4s it wrote hold the synthetic frames, one file per video.
     videos = sorted((tmp_path / "my_videos" / "testing").glob("*.mp4"))

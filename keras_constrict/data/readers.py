@@ -321,19 +321,12 @@ def sliding_windows(frames, clip_length, stride=1):
     """
     import tensorflow as tf
 
-    frames = tf.data.Dataset.zip(
-        frames, tf.data.Dataset.range(2**31 - 1).map(_as_int32)
-    )
+    positions = tf.data.Dataset.range(2**31 - 1, output_type=tf.int32)
+    frames = tf.data.Dataset.zip(frames, positions)
     blocks = frames.batch(_BLOCK_FRAMES).map(
         lambda block, positions: (block, tf.zeros_like(positions), positions)
     )
     return clips_of_blocks(blocks, clip_length, stride)
-
-
-def _as_int32(value):
-    import tensorflow as tf
-
-    return tf.cast(value, tf.int32)
 
 
 def clips_of_blocks(blocks, clip_length, stride=1):
