@@ -201,6 +201,8 @@ def make_long_videos(root, name, work, times):
     """The frames of one video looped `times` times, as frames and MP4."""
     import av
 
+    from keras_constrict.data import write_video
+
     folder = root / "testing" / "frames" / name
     files = sorted(folder.iterdir())
     long_folder = work / f"frames_x{times}"
@@ -215,24 +217,10 @@ def make_long_videos(root, name, work, times):
         frames = [
             f.to_ndarray(format="gray") for f in container.decode(video=0)
         ]
-    write_mp4(long_mp4, frames * times, preset="ultrafast")
+    write_video(
+        long_mp4, frames * times, fps=10, codec_options={"preset": "ultrafast"}
+    )
     return long_folder, long_mp4
-
-
-def write_mp4(path, frames, preset="medium"):
-    """Write grey uint8 frames as a 10 fps H.264 MP4 with PyAV."""
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.height, stream.width = frames[0].shape
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": preset}
-        for frame in frames:
-            picture = av.VideoFrame.from_ndarray(frame, format="gray")
-            container.mux(stream.encode(picture))
-        container.mux(stream.encode())
 
 
 def memory_table(root, name, size, times=10):
@@ -344,6 +332,7 @@ def _synthetic_with_videos(work):
     """A Ped2-sized synthetic set with MP4 copies of its test videos."""
     from keras_constrict.data import make_synthetic_dataset
     from keras_constrict.data import read_video
+    from keras_constrict.data import write_video
 
     root = make_synthetic_dataset(
         work / "synthetic",
@@ -354,7 +343,9 @@ def _synthetic_with_videos(work):
     )
     for folder in sorted((root / "testing" / "frames").iterdir()):
         frames = list(read_video(folder)[..., 0])
-        write_mp4(root / "videos" / "testing" / f"{folder.name}.mp4", frames)
+        write_video(
+            root / "videos" / "testing" / f"{folder.name}.mp4", frames, fps=10
+        )
     return root
 
 

@@ -44,39 +44,30 @@ def crop_video(source, target):
     """Re-encode `source` cropped to WIDTH x HEIGHT; returns frame count."""
     import av
 
-    count = 0
-    with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
-        stream = writer.add_stream("libx264", rate=25, options={"crf": "18"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        for frame in reader.decode(video=0):
-            image = frame.to_ndarray(format="rgb24")[:HEIGHT, :WIDTH]
-            new = av.VideoFrame.from_ndarray(image, format="rgb24")
-            for packet in stream.encode(new):
-                writer.mux(packet)
-            count += 1
-        for packet in stream.encode():
-            writer.mux(packet)
-    return count
+    from keras_constrict.data import write_video
+
+    with av.open(str(source)) as reader:
+        images = (
+            frame.to_ndarray(format="rgb24")[:HEIGHT, :WIDTH]
+            for frame in reader.decode(video=0)
+        )
+        return write_video(target, images, codec_options={"crf": "18"})
 
 
 def synthetic_video(target, frames, seed):
-    import av
+    from keras_constrict.data import write_video
 
     rng = np.random.default_rng(seed)
     background = rng.integers(60, 200, (HEIGHT, WIDTH)).astype(np.uint8)
-    with av.open(str(target), "w") as writer:
-        stream = writer.add_stream("libx264", rate=25, options={"crf": "18"})
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+
+    def images():
         for index in range(frames):
             image = background.copy()
             column = (index * 3) % (WIDTH - 20)
             image[100:140, column : column + 20] = 30
-            image = np.repeat(image[..., None], 3, axis=-1)
-            new = av.VideoFrame.from_ndarray(image, format="rgb24")
-            for packet in stream.encode(new):
-                writer.mux(packet)
-        for packet in stream.encode():
-            writer.mux(packet)
+            yield image
+
+    write_video(target, images(), codec_options={"crf": "18"})
 
 
 def pyav_raw(files):

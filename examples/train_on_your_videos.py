@@ -28,6 +28,7 @@ from keras_constrict.callbacks import AnomalyAUC  # noqa: E402
 from keras_constrict.data import AnomalyVideoDataset  # noqa: E402
 from keras_constrict.data import make_synthetic_dataset  # noqa: E402
 from keras_constrict.data import read_video  # noqa: E402
+from keras_constrict.data import write_video  # noqa: E402
 from keras_constrict.models import conv3d_autoencoder  # noqa: E402
 from keras_constrict.scoring import evaluate  # noqa: E402
 from keras_constrict.scoring import frame_scores  # noqa: E402
@@ -35,21 +36,10 @@ from keras_constrict.scoring import frame_scores  # noqa: E402
 
 def write_example_videos(root):
     """MP4 files in the layout above, made from the synthetic set."""
-    import av
-
     frames_root = make_synthetic_dataset(root / "frames-source")
     for split in ("training", "testing"):
-        (root / split).mkdir(parents=True, exist_ok=True)
         for folder in sorted((frames_root / split / "frames").iterdir()):
-            frames = read_video(folder)[..., 0]
-            with av.open(str(root / split / f"{folder.name}.mp4"), "w") as f:
-                stream = f.add_stream("libx264", rate=25)
-                stream.height, stream.width = frames.shape[1:3]
-                stream.pix_fmt = "yuv420p"
-                for frame in frames:
-                    image = av.VideoFrame.from_ndarray(frame, format="gray")
-                    f.mux(stream.encode(image))
-                f.mux(stream.encode())
+            write_video(root / split / f"{folder.name}.mp4", read_video(folder))
     labels = root / "testing" / "labels"
     labels.mkdir(exist_ok=True)
     for label in (frames_root / "testing" / "labels").glob("*.npy"):

@@ -24,29 +24,25 @@ configure_environment()
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
+from keras_constrict import data  # noqa: E402
 from keras_constrict.data import tfio_backend  # noqa: E402
 
 
 def write_video(path, width, height, frames=6):
     """An H.264 yuv420p video of moving colour ramps."""
     rows, columns = np.mgrid[0:height, 0:width]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index in range(frames):
-            image = np.stack(
-                [
-                    (columns * 3 + index * 5) % 256,
-                    (rows * 2 + index * 7) % 256,
-                    (columns + rows + index * 11) % 256,
-                ],
-                axis=-1,
-            ).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    images = (
+        np.stack(
+            [
+                (columns * 3 + index * 5) % 256,
+                (rows * 2 + index * 7) % 256,
+                (columns + rows + index * 11) % 256,
+            ],
+            axis=-1,
+        ).astype(np.uint8)
+        for index in range(frames)
+    )
+    data.write_video(path, images)
 
 
 def pyav_rgb(path):

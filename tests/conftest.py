@@ -65,30 +65,21 @@ def ped2_root():
 def write_mp4(
     path, frames, fps=10, crf=0, pix_fmt="yuv420p", container_options=None
 ):
-    """Write uint8 frames `(N, H, W)` (grey) or `(N, H, W, 3)` as H.264.
+    """`write_video` with the tests' defaults: 10 fps, `crf=0`.
 
-    Uses PyAV (a fresh machine has no ffmpeg command). `crf=0` is
-    lossless in luma up to the grey-to-YUV range conversion; `pix_fmt`
-    `"yuvj420p"` writes full-range luma; `container_options` go to the
-    MP4 muxer (`{"movflags": "faststart"}` puts the index first).
+    `crf=0` is lossless in luma up to the grey-to-YUV range conversion.
     """
-    import av
-    import numpy as np
+    from keras_constrict.data import write_video
 
-    frames = np.asarray(frames, np.uint8)
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", options=container_options or {}) as output:
-        stream = output.add_stream("libx264", rate=fps)
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = pix_fmt
-        stream.options = {"crf": str(crf)}
-        pixel_format = "gray" if frames.ndim == 3 else "rgb24"
-        for frame in frames:
-            picture = av.VideoFrame.from_ndarray(frame, format=pixel_format)
-            output.mux(stream.encode(picture.reformat(format=pix_fmt)))
-        output.mux(stream.encode())
-    return path
+    write_video(
+        path,
+        frames,
+        fps=fps,
+        pix_fmt=pix_fmt,
+        codec_options={"crf": str(crf)},
+        container_options=container_options,
+    )
+    return pathlib.Path(path)
 
 
 @pytest.fixture(scope="session")

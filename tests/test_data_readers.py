@@ -190,6 +190,30 @@ def test_video_frames_streams_what_read_video_returns(tiny_video_set, kind):
     np.testing.assert_array_equal(streamed, read_video(path))
 
 
+def test_write_video_round_trip(tmp_path):
+    from keras_constrict.data import write_video
+
+    rng = np.random.default_rng(5)
+    grey = rng.integers(30, 220, (6, 16, 32), dtype=np.uint8)
+    # (H, W) and (H, W, 1) frames are both grey; crf 0 keeps luma exactly
+    # up to the full-to-limited range conversion and back.
+    frames = [grey[0][:, :, None], *grey[1:]]
+    path = tmp_path / "sub" / "grey.mp4"
+    written = write_video(path, iter(frames), codec_options={"crf": "0"})
+    assert written == 6
+    decoded = read_video(path)[..., 0].astype(int)
+    assert decoded.shape == grey.shape
+    assert np.abs(decoded - grey).max() <= 1
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"Expected at least one frame to write to "
+            f"{str(tmp_path / 'none.mp4')!r}. Received: no frames."
+        ),
+    ):
+        write_video(tmp_path / "none.mp4", [])
+
+
 # --- video_clips ----------------------------------------------------------
 
 

@@ -10,6 +10,7 @@
   with per-frame labels and training and test pipelines.
 - `Video`: one video of such a dataset.
 - `make_synthetic_dataset(root, ...)`: a small Ped2-like set, offline.
+- `write_video(path, frames, ...)`: frames to an H.264 file (PyAV).
 - `BackendUnavailableError`, `VideoDecodeError`: the errors of decoders.
 
 Decoders are chosen with `backend=` (see `keras_constrict.data.backends`).
@@ -19,6 +20,7 @@ PyAV and Pillow are optional: `pip install "keras-constrict[video]"`.
 from keras_constrict.data.backends import BACKENDS
 from keras_constrict.data.backends import BackendUnavailableError
 from keras_constrict.data.backends import VideoDecodeError
+from keras_constrict.data.backends import write_video
 from keras_constrict.data.layouts import AnomalyVideoDataset
 from keras_constrict.data.layouts import Video
 from keras_constrict.data.readers import read_video
@@ -36,4 +38,5 @@ __all__ = [
     "read_video",
     "video_clips",
     "video_frames",
+    "write_video",
 ]

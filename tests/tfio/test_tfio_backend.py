@@ -20,11 +20,12 @@ av = pytest.importorskip("av", reason="the lane tests write videos with PyAV")
 
 def write_video(path, width, height, frames=12, grey=False):
     """H.264 yuv420p video of moving colour ramps with a little noise."""
+    from keras_constrict.data import write_video as write
+
     rng = np.random.default_rng(width)
     rows, columns = np.mgrid[0:height, 0:width]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+
+    def images():
         for index in range(frames):
             image = np.stack(
                 [
@@ -37,12 +38,9 @@ def write_video(path, width, height, frames=12, grey=False):
             image = image + rng.integers(-12, 13, image.shape)
             if grey:
                 image = np.repeat(image[..., :1], 3, axis=-1)
-            image = np.clip(image, 0, 255).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            yield np.clip(image, 0, 255).astype(np.uint8)
+
+    write(path, images())
     return path
 
 
