@@ -365,19 +365,19 @@ def test_shuffle_keeps_the_clips_and_follows_the_seed(tiny_video_set):
 def test_each_frame_is_decoded_once_per_pass(tiny_video_set, monkeypatch):
     calls = []
     read_image = backends.read_image_pil
-    decoded_frames = backends.decoded_pyav_frames
+    iterate_frames = backends.iterate_pyav_frames
 
     def counting_read(path, grayscale=True):
         calls.append(path)
         return read_image(path, grayscale)
 
-    def counting_decode(path):
-        for frame in decoded_frames(path):
+    def counting_iterate(path, grayscale=True):
+        for frame in iterate_frames(path, grayscale):
             calls.append(path)
             yield frame
 
     monkeypatch.setattr(backends, "read_image_pil", counting_read)
-    monkeypatch.setattr(backends, "decoded_pyav_frames", counting_decode)
+    monkeypatch.setattr(backends, "iterate_pyav_frames", counting_iterate)
     root = tiny_video_set.root
     for path, backend in (
         (root / "testing" / "frames" / "01", "pil"),

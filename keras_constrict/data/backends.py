@@ -301,60 +301,16 @@ def _import_pil():
     return Image
 
 
-def _is_full_range(frame):
-    return frame.color_range == 2 or frame.format.name.startswith("yuvj")
-
-
-def _luma_plane(frame):
-    """The luma plane of a decoded YUV frame, as stored (a view)."""
-    plane = frame.planes[0]
-    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, -1)
-    return rows[:, : frame.width]
-
-
 def _luma(frame):
     """Full-range grey of a decoded YUV frame, read from its luma plane."""
-    luma = _luma_plane(frame)
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, -1)
+    luma = rows[:, : frame.width]
     # Full ("JPEG") range luma is already grey; limited range is expanded.
-    if _is_full_range(frame):
+    if frame.color_range == 2 or frame.format.name.startswith("yuvj"):
         return luma.copy()
+    # np.take is about twice as fast as fancy indexing for a table lookup.
     return np.take(_LIMITED_TO_FULL, luma)
-
-
-def decoded_pyav_frames(path):
-    """PyAV's decoded frames of a video file, checked for truncation.
-
-    Args:
-        path: a video file.
-
-    Yields:
-        av.VideoFrame: the frames, in order.
-
-    Raises:
-        VideoDecodeError: if the file is unreadable, or decodes to fewer
-            frames than its container records (truncated).
-    """
-    av = _import_av()
-    path = str(path)
-    decoded = 0
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            expected = stream.frames
-            for frame in container.decode(stream):
-                decoded += 1
-                yield frame
-    except av.error.FFmpegError as error:
-        raise VideoDecodeError(
-            f"Video file {path!r} is unreadable or truncated after "
-            f"{decoded} frames: {error}"
-        ) from error
-    if expected > 0 and decoded < expected:
-        raise VideoDecodeError(
-            f"Video file {path!r} is truncated: its container records "
-            f"{expected} frames but only {decoded} could be decoded."
-        )
 
 
 def iterate_pyav_frames(path, grayscale=True):
@@ -375,17 +331,35 @@ def iterate_pyav_frames(path, grayscale=True):
         VideoDecodeError: if the file is unreadable, or decodes to fewer
             frames than its container records (truncated).
     """
-    for frame in decoded_pyav_frames(path):
-        yield _pyav_image(frame, grayscale)
-
-
-def _pyav_image(frame, grayscale):
-    """One decoded frame as uint8 `(height, width, channels)`."""
-    if not grayscale:
-        return frame.to_ndarray(format="rgb24")
-    if frame.format.name not in _LUMA_FORMATS:
-        return frame.to_ndarray(format="gray")[:, :, None]
-    return _luma(frame)[:, :, None]
+    av = _import_av()
+    path = str(path)
+    decoded = 0
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            expected = stream.frames
+            for frame in container.decode(stream):
+                if grayscale:
+                    if frame.format.name in _LUMA_FORMATS:
+                        image = _luma(frame)
+                    else:
+                        image = frame.to_ndarray(format="gray")
+                    image = image[:, :, None]
+                else:
+                    image = frame.to_ndarray(format="rgb24")
+                decoded += 1
+                yield image
+    except av.error.FFmpegError as error:
+        raise VideoDecodeError(
+            f"Video file {path!r} is unreadable or truncated after "
+            f"{decoded} frames: {error}"
+        ) from error
+    if expected > 0 and decoded < expected:
+        raise VideoDecodeError(
+            f"Video file {path!r} is truncated: its container records "
+            f"{expected} frames but only {decoded} could be decoded."
+        )
 
 
 def write_video(
@@ -668,8 +642,8 @@ def pyav_block_dataset(paths, grayscale, block_frames, first_video=0):
             name = name.decode() if isinstance(name, bytes) else str(name)
             block, position = [], 0
             # Looked up at call time, so a test can count the decodes.
-            for frame in decoded_pyav_frames(name):
-                block.append(_pyav_image(frame, grayscale))
+            for frame in iterate_pyav_frames(name, grayscale):
+                block.append(frame)
                 if len(block) == block_frames:
                     yield _pyav_block(block, number, position)
                     position += len(block)
