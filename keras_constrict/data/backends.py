@@ -237,22 +237,23 @@ def resolve_backend(path, backend="auto", files=None):
                 f"Received: path={str(path)!r}"
             )
         chosen = backend
-    reason = unavailable_reason(chosen)
-    if reason is not None:
-        raise BackendUnavailableError(reason)
+    require(chosen)
     if backend == "auto":
         logger.debug("backend='auto' chose %r for %s", chosen, path)
     return chosen
 
 
-def probe_video_file(path):
+def probe_video_file(path, count_frames=True):
     """Frame count and size of a video file, read from its container.
 
     When the container does not record the frame count, the packets are
-    counted without decoding them.
+    counted without decoding them (unless `count_frames` is False).
 
     Args:
         path: a video file.
+        count_frames: count the packets when the container records no
+            frame count; if False, that count is returned as it is (0 or
+            less). Defaults to True.
 
     Returns:
         tuple: `(num_frames, height, width)`.
@@ -272,7 +273,7 @@ def probe_video_file(path):
             height = stream.codec_context.height
             width = stream.codec_context.width
             num_frames = stream.frames
-            if num_frames <= 0:
+            if num_frames <= 0 and count_frames:
                 num_frames = sum(
                     1 for packet in container.demux(stream) if packet.size
                 )
@@ -283,19 +284,26 @@ def probe_video_file(path):
     return num_frames, height, width
 
 
-def _import_av():
-    reason = unavailable_reason("pyav")
+def require(backend):
+    """Raise `BackendUnavailableError` with the reason if `backend` is unusable.
+
+    Args:
+        backend: one of `"tf"`, `"pil"`, `"pyav"`, `"tfio"`.
+    """
+    reason = unavailable_reason(backend)
     if reason is not None:
         raise BackendUnavailableError(reason)
+
+
+def _import_av():
+    require("pyav")
     import av
 
     return av
 
 
 def _import_pil():
-    reason = unavailable_reason("pil")
-    if reason is not None:
-        raise BackendUnavailableError(reason)
+    require("pil")
     from PIL import Image
 
     return Image

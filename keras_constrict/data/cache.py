@@ -56,6 +56,9 @@ class FrameStore:
                 it was listed with.
         """
         num_frames = [video.num_frames for video in videos]
+        if cache == "memory":
+            return cls(_decode_all(dataset, videos, np.empty), num_frames)
+
         # Sizes and modification times stand in for the contents: a video
         # re-encoded or a frame replaced in place changes them, and reading
         # them costs one stat per file rather than a decode.
@@ -70,9 +73,6 @@ class FrameStore:
             "backend": dataset.backend,
         }
         key = json.loads(json.dumps(key))
-        if cache == "memory":
-            return cls(_decode_all(dataset, videos, np.empty), num_frames)
-
         path = pathlib.Path(cache)
         key_path = path.with_name(path.name + ".json")
         if path.is_file() and key_path.is_file():
@@ -195,8 +195,11 @@ class FrameStore:
 def _fingerprint(path):
     """Total bytes and latest modification time of a video's file(s)."""
     path = pathlib.Path(path)
-    files = sorted(path.iterdir()) if path.is_dir() else [path]
-    stats = [file.stat() for file in files if file.is_file()]
+    if path.is_dir():
+        with os.scandir(path) as entries:
+            stats = [entry.stat() for entry in entries if entry.is_file()]
+    else:
+        stats = [path.stat()]
     return (
         sum(stat.st_size for stat in stats),
         max((stat.st_mtime_ns for stat in stats), default=0),

@@ -233,9 +233,11 @@ class AnomalyVideoDataset:
         videos = {split: [] for split in SPLITS}
         for split, paths in found.items():
             if not paths:
-                kind = "frame folders" if self.layout == "frames" else "videos"
+                # Only a frames layout keeps an empty split: _find_layout
+                # drops video splits without video files.
                 raise ValueError(
-                    f"The {split} split of {str(root)!r} holds no {kind}. "
+                    f"The {split} split of {str(root)!r} holds no frame "
+                    "folders. "
                     f"Expected at least one video, or no {split} folder."
                 )
             for path in paths:

@@ -113,7 +113,10 @@ class _Source:
             return (int(self.height), int(self.width), channels)
         if self.backend == "tfio":
             return None
-        _, height, width = backends.probe_video_file(self.path)
+        # Only the size is needed: no packet counting.
+        _, height, width = backends.probe_video_file(
+            self.path, count_frames=False
+        )
         return (height, width, channels)
 
 

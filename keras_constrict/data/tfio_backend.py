@@ -55,6 +55,7 @@ import threading
 
 import numpy as np
 
+from keras_constrict.data import backends
 from keras_constrict.data.backends import BackendUnavailableError
 from keras_constrict.data.backends import VideoDecodeError
 
@@ -214,7 +215,7 @@ def tfio_frame_dataset(path, grayscale=True):
     """
     import tensorflow as tf
 
-    _raise_if_unavailable()
+    backends.require("tfio")
     channels = 1 if grayscale else 3
     height = width = None
     if not isinstance(path, tf.Tensor):
@@ -276,12 +277,6 @@ def _unsafe_width_message(path, shape):
     )
 
 
-def _raise_if_unavailable():
-    reason = tfio_unavailable_reason()
-    if reason is not None:
-        raise BackendUnavailableError(reason)
-
-
 def _check_file(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(
@@ -300,7 +295,7 @@ def _probe(path):
 
 def _decode(path, grayscale):
     """Yield uint8 frame batches of `path` from a decoder process."""
-    _raise_if_unavailable()
+    backends.require("tfio")
     path = os.fspath(path)
     _check_file(path)
     decoder = _acquire()
