@@ -193,16 +193,13 @@ def constriction_term(norms, constriction):
     """
     from keras_constrict import penalty as penalty_lib
 
-    # One norm per row of a (vectors, 1) latent: the penalty function
-    # recomputes n = sqrt(norm**2 + epsilon), so a negligible epsilon
-    # returns the norms unchanged (they are >= sqrt(1e-6) already).
-    value = penalty_lib.constriction_penalty(
-        np.asarray(norms, dtype="float32").reshape(-1, 1),
+    terms = penalty_lib.penalty_terms(
+        np.asarray(norms, dtype="float32"),
         constriction.radius,
-        kind=constriction.kind,
-        squared=constriction.squared,
-        epsilon=1e-12,
+        constriction.kind,
+        constriction.squared,
     )
+    value = keras.ops.mean(terms)
     return constriction.weight * float(keras.ops.convert_to_numpy(value))
 
 

@@ -43,14 +43,7 @@ class _Constriction(keras.layers.Layer):
         # compiled graph prunes this unused branch: no inference cost
         # (benchmarks/inference_overhead.py measures it).
         if self.weight > 0:
-            value = penalty_lib.per_sample_penalty(
-                inputs,
-                self.radius,
-                self.kind,
-                self.feature_axes,
-                self.squared,
-                self.epsilon,
-            )
+            value = penalty_lib.owner_penalty(self, inputs)
             self.add_loss(self.weight * ops.mean(value))
         return inputs
 

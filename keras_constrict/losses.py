@@ -37,14 +37,7 @@ class _ConstrictionLoss(keras.losses.Loss):
         # One value per sample, so `sample_weight` and the reduction work
         # as for any Keras loss; "sum_over_batch_size" gives the mean over
         # the batch and every latent vector.
-        return penalty_lib.per_sample_penalty(
-            y_pred,
-            self.radius,
-            self.kind,
-            self.feature_axes,
-            self.squared,
-            self.epsilon,
-        )
+        return penalty_lib.owner_penalty(self, y_pred)
 
     def get_config(self):
         config = super().get_config()

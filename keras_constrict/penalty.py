@@ -246,6 +246,24 @@ def per_sample_penalty(
         float32 tensor of shape `(batch,)`.
     """
     norms = latent_vector_norms(latent, feature_axes, epsilon)
+    return ops.mean(penalty_terms(norms, radius, kind, squared), axis=-1)
+
+
+def penalty_terms(norms, radius, kind="sphere", squared=False):
+    """The penalty term of each latent vector, from its norm `n(f)`.
+
+    `max(0, n - radius)` for the sphere, `|n - radius|` for the surface,
+    squared if `squared`.
+
+    Args:
+        norms: float tensor of latent vector norms, any shape.
+        radius: float > 0.
+        kind: `"sphere"` or `"surface"`. Defaults to `"sphere"`.
+        squared: bool. Defaults to False.
+
+    Returns:
+        tensor of the shape of `norms`.
+    """
     distance = norms - radius
     if kind == "sphere":
         term = ops.relu(distance)
@@ -253,7 +271,20 @@ def per_sample_penalty(
         term = ops.abs(distance)
     if squared:
         term = ops.square(term)
-    return ops.mean(term, axis=-1)
+    return term
+
+
+def owner_penalty(owner, latent):
+    """`per_sample_penalty` with the options stored on a layer, loss or
+    regularizer by `set_penalty_options` (and its `kind`)."""
+    return per_sample_penalty(
+        latent,
+        owner.radius,
+        owner.kind,
+        owner.feature_axes,
+        owner.squared,
+        owner.epsilon,
+    )
 
 
 def constriction_penalty(

@@ -28,14 +28,7 @@ class _ConstrictionRegularizer(keras.regularizers.Regularizer):
         self.weight = penalty_lib.validate_weight(weight)
 
     def __call__(self, x):
-        per_sample = penalty_lib.per_sample_penalty(
-            x,
-            self.radius,
-            self.kind,
-            self.feature_axes,
-            self.squared,
-            self.epsilon,
-        )
+        per_sample = penalty_lib.owner_penalty(self, x)
         if _KERAS_DIVIDES_BY_BATCH:
             return self.weight * ops.sum(per_sample)
         return self.weight * ops.mean(per_sample)
