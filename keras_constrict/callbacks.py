@@ -158,14 +158,8 @@ def constriction_sites(model):
     from keras_constrict import layers as layers_lib
     from keras_constrict import regularizers as regularizers_lib
 
-    layer_types = (
-        layers_lib.SphereConstriction,
-        layers_lib.SurfaceConstriction,
-    )
-    regularizer_types = (
-        regularizers_lib.SphereConstrictionRegularizer,
-        regularizers_lib.SurfaceConstrictionRegularizer,
-    )
+    layer_types = tuple(layers_lib.CONSTRICTION_LAYERS.values())
+    regularizer_types = regularizers_lib._ConstrictionRegularizer
     sites = []
     for layer in _walk_layers(model):
         if isinstance(layer, layer_types):
