@@ -515,20 +515,25 @@ def evaluate(
             "Scored test video %s (%d frames)", video.name, len(frames)
         )
     result = evaluate_scores(scores, labels)
+    warn_if_undefined(result, stacklevel=3)
+    return result
+
+
+def warn_if_undefined(result, stacklevel=2):
+    """Warn when the micro or the macro AUC of `result` is NaN, and why."""
     if np.isnan(result.micro_auc):
         warnings.warn(
             "The micro AUC is undefined (NaN): all scored frames of the "
             "labelled test videos belong to one class. The AUC needs both "
             "normal (0) and anomalous (1) frames.",
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
     elif np.isnan(result.macro_auc):
         warnings.warn(
             "The macro AUC is undefined (NaN): no test video has both "
             "normal and anomalous scored frames.",
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
-    return result
 
 
 def select_videos(dataset, videos=None):

@@ -597,16 +597,19 @@ def train(config, overwrite=False, verbose="auto", callbacks=None):
                 shuffle=False,  # the dataset shuffles, reproducibly by seed
                 verbose=verbose,
             )
-        resume._first_batch = 0
     elapsed = time.monotonic() - started
-    if layer is not None and progress["radius"] is None:
-        progress["radius"] = layer.radius
 
     # The last epoch's model is the run's figure; the best checkpoint was
     # chosen on the test labels, so its AUC is an optimistic second figure.
-    evaluation = scoring.evaluate(
-        model, dataset, clip_length=config.clip_length
-    )
+    # AnomalyAUC has already scored the last epoch when it falls on
+    # `val_freq` (the common case): reuse that rather than score again.
+    evaluation = auc.last_evaluation
+    if evaluation is None or config.epochs % config.val_freq:
+        evaluation = scoring.evaluate(
+            model, dataset, clip_length=config.clip_length
+        )
+    else:
+        scoring.warn_if_undefined(evaluation)
     results = {
         "config": config.to_json(),
         "radius": progress["radius"],
