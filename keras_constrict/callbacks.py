@@ -562,22 +562,15 @@ class AnomalyAUC(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.skip or (epoch + 1) % self.freq:
             return
-        scores = {}
-        labels = {}
-        plotted = {}
-        for video in self.videos:
-            frames = self.dataset.frames(video)
-            scores[video.name] = scoring.frame_scores(
-                self.model,
-                frames,
-                self.clip_length,
-                self.target_index,
-                self.batch_size,
-            )
-            if getattr(video, "labels", None) is not None:
-                labels[video.name] = np.asarray(video.labels)
-            if self._writers is not None and video.name in self.plot_videos:
-                plotted[video.name] = frames
+        scores, labels, plotted = scoring.score_videos(
+            self.model,
+            self.dataset,
+            self.videos,
+            self.clip_length,
+            self.target_index,
+            self.batch_size,
+            keep=self.plot_videos if self._writers is not None else (),
+        )
         evaluation = scoring.evaluate_scores(scores, labels)
         self.last_evaluation = evaluation
         if logs is not None:

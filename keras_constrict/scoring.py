@@ -495,9 +495,38 @@ def evaluate(
             f"the AUCs: {unlabelled}",
             stacklevel=2,
         )
-    scores = {}
-    labels = {}
-    for video in test_videos:
+    scores, labels, _ = score_videos(
+        model, dataset, test_videos, clip_length, index, batch_size
+    )
+    result = evaluate_scores(scores, labels)
+    warn_if_undefined(result, stacklevel=3)
+    return result
+
+
+def score_videos(
+    model, dataset, videos, clip_length, index, batch_size, keep=()
+):
+    """Frame scores and labels of test videos, each decoded once.
+
+    Args:
+        model: the autoencoder.
+        dataset: gives each video's frames with `dataset.frames(video)`.
+        videos: the test videos to score.
+        clip_length: frames per window.
+        index: the window frame each window scores (`target_index`).
+        batch_size: windows per model call.
+        keep: names of videos whose decoded frames are also returned.
+
+    Returns:
+        tuple `(scores, labels, frames)`: dicts from video name to its
+        frame scores (higher = more anomalous), to its labels (labelled
+        videos only) and to its frames (the videos in `keep`).
+
+    Raises:
+        ValueError: if a video's label count differs from its frame count.
+    """
+    scores, labels, kept = {}, {}, {}
+    for video in videos:
         frames = dataset.frames(video)
         video_labels = getattr(video, "labels", None)
         if video_labels is not None and len(video_labels) != len(frames):
@@ -511,12 +540,12 @@ def evaluate(
         )
         if video_labels is not None:
             labels[video.name] = video_labels
+        if video.name in keep:
+            kept[video.name] = frames
         logger.debug(
             "Scored test video %s (%d frames)", video.name, len(frames)
         )
-    result = evaluate_scores(scores, labels)
-    warn_if_undefined(result, stacklevel=3)
-    return result
+    return scores, labels, kept
 
 
 def warn_if_undefined(result, stacklevel=2):
