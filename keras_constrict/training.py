@@ -241,7 +241,15 @@ def _prepare_run_dir(config, overwrite):
         )
     results = out / "results.json"
     if results.exists():
-        done = json.loads(results.read_text()).get("epochs_trained", 0)
+        finished = json.loads(results.read_text())
+        done = finished.get("epochs_trained", 0)
+        if finished.get("stopped_early"):
+            raise ValueError(
+                f"--out {str(out)!r} holds a run that a callback stopped "
+                f"after {done} epochs. Evaluate it with `keras-constrict "
+                f"evaluate --model {out}`, or pass --overwrite to move it "
+                "aside and start again."
+            )
         if done >= config.epochs:
             raise ValueError(
                 f"--out {str(out)!r} holds a completed run of {done} epochs. "
@@ -400,7 +408,15 @@ def train(config, overwrite=False, verbose="auto", callbacks=None):
             False (raise instead).
         verbose: Keras' `fit` verbosity. Defaults to "auto".
         callbacks: more Keras callbacks for `fit`, called after the run's
-            own (so they see `val_auc`). Defaults to None.
+            own (so they see `val_auc`). One that sets
+            `model.stop_training` (`EarlyStopping`) ends the run after that
+            epoch: `results.json` records `epochs_trained` and
+            `stopped_early`, and the run is complete (not resumed). With
+            `restore_best_weights=True` the restored model is saved as
+            `checkpoints/last.keras` and scored for `results.json`.
+            `fit` is called once for the warm-up epochs and once after
+            them, so `EarlyStopping`'s patience starts again when the
+            constriction starts. Defaults to None.
 
     Returns:
         dict: the content of `results.json`.
@@ -557,6 +573,7 @@ def train(config, overwrite=False, verbose="auto", callbacks=None):
     ]
 
     started = time.monotonic()
+    stopped_early = False
     while progress["epoch"] < config.epochs:
         epoch, batch = progress["epoch"], progress["batch"]
         if layer is not None and epoch >= warmup and progress["radius"] is None:
@@ -597,14 +614,36 @@ def train(config, overwrite=False, verbose="auto", callbacks=None):
                 shuffle=False,  # the dataset shuffles, reproducibly by seed
                 verbose=verbose,
             )
+        # A callback (EarlyStopping, TerminateOnNaN, ...) asked to stop.
+        # fit() clears the flag when it starts, so the loop must look.
+        if model.stop_training:
+            stopped_early = progress["epoch"] < config.epochs
+            break
     elapsed = time.monotonic() - started
+    if stopped_early:
+        logger.warning(
+            "A callback stopped training after %d of %d epochs%s.",
+            progress["epoch"],
+            config.epochs,
+            " (during the warm-up: the constriction never started)"
+            if warmup and progress["radius"] is None
+            else "",
+        )
+    # EarlyStopping(restore_best_weights=True) puts back earlier weights
+    # after this epoch's checkpoints were saved: save and score those.
+    restored = stopped_early and any(
+        getattr(callback, "restore_best_weights", False)
+        for callback in user_callbacks
+    )
+    if restored:
+        model.save(out / "checkpoints" / "last.keras")
 
     # The last epoch's model is the run's figure; the best checkpoint was
     # chosen on the test labels, so its AUC is an optimistic second figure.
     # AnomalyAUC has already scored the last epoch when it falls on
     # `val_freq` (the common case): reuse that rather than score again.
     evaluation = auc.last_evaluation
-    if evaluation is None or config.epochs % config.val_freq:
+    if restored or evaluation is None or progress["epoch"] % config.val_freq:
         evaluation = scoring.evaluate(
             model, dataset, clip_length=config.clip_length
         )
@@ -613,7 +652,8 @@ def train(config, overwrite=False, verbose="auto", callbacks=None):
     results = {
         "config": config.to_json(),
         "radius": progress["radius"],
-        "epochs_trained": config.epochs,
+        "epochs_trained": progress["epoch"],
+        "stopped_early": stopped_early,
         "train_seconds_this_start": round(elapsed, 1),
         "micro_auc": evaluation.micro_auc,
         "macro_auc": evaluation.macro_auc,

@@ -122,6 +122,35 @@ def test_killed_run_resumes_where_it_was(tiny_data, tmp_path):
     assert len(history["history"]["epoch"]) == 3
 
 
+def test_early_stopping_ends_the_run(tiny_data, tmp_path):
+    # No later epoch can beat the first by 1e9: EarlyStopping stops after
+    # the second epoch (it never stops after the first) and puts back the
+    # first epoch's weights.
+    stop = keras.callbacks.EarlyStopping(
+        "loss", min_delta=1e9, patience=0, restore_best_weights=True
+    )
+    out = tmp_path / "early"
+    config = tiny_config(tiny_data, out, constriction="none", epochs=5)
+    results = train(config, verbose=0, callbacks=[stop])
+    assert results["epochs_trained"] == 2
+    assert results["stopped_early"] is True
+    assert len(results["history"]["epoch"]) == 2
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["epochs_trained"] == 2
+
+    # The figures are those of the restored model, which is last.keras:
+    # the first epoch's model, as its val_auc in the history says.
+    last = keras.saving.load_model(out / "checkpoints" / "last.keras")
+    dataset = AnomalyVideoDataset(tiny_data, size=(32, 32))
+    evaluation = scoring.evaluate(last, dataset, clip_length=8)
+    assert results["micro_auc"] == pytest.approx(evaluation.micro_auc)
+    assert results["micro_auc"] == pytest.approx(
+        results["history"]["val_auc"][0]
+    )
+    with pytest.raises(ValueError, match="stopped after 2 epochs"):
+        train(config, verbose=0)
+
+
 def test_refuses_to_overwrite_and_archives_when_asked(
     finished_run, tiny_data, tmp_path
 ):
