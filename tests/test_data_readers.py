@@ -329,6 +329,43 @@ def test_clips_never_span_two_videos(tiny_video_set):
         )
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_clips_of_videos_of_differing_native_sizes(
+    tmp_path, tiny_video_set, shuffle
+):
+    # Frames are resized block by block, and a block of a frame-folder
+    # stream may span two videos: a second video of another native size
+    # must still give its own windows, resized from its own frames.
+    other = tmp_path / "other"
+    other.mkdir()
+    rng = np.random.default_rng(3)
+    for index in range(9):
+        pixels = rng.integers(0, 256, (30, 20), dtype=np.uint8)
+        Image.fromarray(pixels).save(other / f"{index}.png")
+    first = tiny_video_set.root / "testing" / "frames" / "01"  # 24 x 32
+    clips = clips_array(
+        video_clips(
+            [first, other],
+            clip_length=4,
+            size=(12, 16),
+            value_range=(0.0, 255.0),
+            shuffle=shuffle,
+            seed=0,
+        )
+    )
+    expected = []
+    for frames in (read_video(first), pil_folder(other)):
+        resized = bilinear_reference(frames, (12, 16))
+        expected += [resized[i : i + 4] for i in range(len(frames) - 3)]
+    assert clips.shape == (len(expected), 4, 12, 16, 1)
+    if shuffle:
+        # The same clips in another order.
+        clips = clips[np.lexsort(clips.reshape(len(clips), -1).T)]
+        expected = np.stack(expected)
+        expected = expected[np.lexsort(expected.reshape(len(expected), -1).T)]
+    np.testing.assert_allclose(clips, np.stack(expected), atol=1e-3)
+
+
 def test_video_shorter_than_a_clip_gives_no_clips(tiny_video_set):
     path = tiny_video_set.root / "training" / "frames" / "02"  # 10 frames
     assert len(clips_array(video_clips(path, clip_length=10))) == 1
