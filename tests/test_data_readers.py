@@ -531,6 +531,11 @@ def test_truncated_jpeg_names_the_file(tmp_path, tiny_video_set):
         + re.escape(str(bad)),
     ):
         clips_array(video_clips(folder, clip_length=4))
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=re.escape(f"Frame file {str(bad)!r} is unreadable or truncated"),
+    ):
+        clips_array(video_clips(folder, clip_length=4, backend="pil"))
 
 
 def test_corrupt_jpeg_names_the_file(tmp_path, tiny_video_set):
@@ -571,6 +576,16 @@ def test_frames_of_differing_sizes(tmp_path, tiny_video_set):
         r"\[Received:\] \[20\] \[32\] \[in file\] \[" + re.escape(str(bad)),
     ):
         clips_array(video_clips(folder, clip_length=4, size=(8, 8)))
+    # Pillow decodes blocks of frames in Python and checks each one there.
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=re.escape(
+            "Frames of differing sizes in one video. Expected (height, "
+            "width)=(24, 32) like its first frame. Received: (height, "
+            f"width)=(20, 32) in file {str(bad)!r}"
+        ),
+    ):
+        clips_array(video_clips(folder, clip_length=4, backend="pil"))
 
 
 def test_truncated_and_unreadable_video_files(tmp_path, tiny_video_set):

@@ -61,6 +61,9 @@ _LIMITED_TO_FULL = np.clip(
 ).astype(np.uint8)
 
 
+# Frame files Pillow decodes per Python call (see decode_pil_block).
+PIL_BLOCK_FRAMES = 32
+
 # 8-bit YUV formats whose first plane is the luma, one byte per pixel.
 _LUMA_FORMATS = frozenset(
     f"{prefix}{layout}"
@@ -499,16 +502,16 @@ def _tf_decode(contents, channels, suffix):
     )
 
 
-def decode_frame_file(path, backend, grayscale, height, width, suffix):
-    """Decode one frame file in a TensorFlow graph, checking its size.
+def decode_frame_file(path, grayscale, height, width, suffix):
+    """Decode one frame file with TensorFlow's decoders, checking its size.
 
     A frame whose size is not `(height, width)`, or a truncated JPEG/PNG,
     fails with an error that names the file. `path`, `height` and `width`
     may be tensors, so that one traced function serves every video.
+    (Pillow decodes blocks of frames instead: `decode_pil_block`.)
 
     Args:
         path: the frame file (a string or a scalar string tensor).
-        backend: `"tf"` or `"pil"`.
         grayscale: one channel if True, three otherwise.
         height: the height the frame must have.
         width: the width the frame must have.
@@ -520,31 +523,23 @@ def decode_frame_file(path, backend, grayscale, height, width, suffix):
     import tensorflow as tf
 
     channels = 1 if grayscale else 3
-    if backend == "tf":
-        contents = tf.io.read_file(path)
-        complete = _looks_complete(contents, suffix)
-        assertions = []
-        if complete is not None:
-            assertions.append(
-                tf.debugging.Assert(
-                    complete,
-                    ["Frame file is unreadable or truncated:", path],
-                )
+    contents = tf.io.read_file(path)
+    complete = _looks_complete(contents, suffix)
+    assertions = []
+    if complete is not None:
+        assertions.append(
+            tf.debugging.Assert(
+                complete,
+                ["Frame file is unreadable or truncated:", path],
             )
-        # TODO: a file with intact start and end markers but corrupt data
-        # fails inside TensorFlow's decoder, whose message does not name
-        # the file (read_video finds and names it). Naming it here would
-        # need a decode that reports errors as values, which TensorFlow's
-        # image ops do not offer.
-        with tf.control_dependencies(assertions):
-            image = _tf_decode(contents, channels, suffix)
-    else:
-        image = tf.numpy_function(
-            lambda name: read_image_pil(name, grayscale),
-            [path],
-            tf.uint8,
-            stateful=False,
         )
+    # TODO: a file with intact start and end markers but corrupt data
+    # fails inside TensorFlow's decoder, whose message does not name the
+    # file (read_video finds and names it). Naming it here would need a
+    # decode that reports errors as values, which TensorFlow's image ops
+    # do not offer.
+    with tf.control_dependencies(assertions):
+        image = _tf_decode(contents, channels, suffix)
     shape = tf.shape(image)
     same = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
     check = tf.debugging.Assert(
@@ -566,13 +561,61 @@ def decode_frame_file(path, backend, grayscale, height, width, suffix):
     return tf.ensure_shape(image, (None, None, channels))
 
 
+def decode_pil_block(paths, grayscale, heights, widths):
+    """Decode a block of frame files with Pillow in one Python call.
+
+    One call per block rather than per frame keeps TensorFlow's hand-over
+    to Python off the per-frame cost: 0.76 against 1.17 ms of CPU per
+    Ped2 frame on 2 cores, blocks of 32 decoded in a parallel map. Each
+    frame must have its `heights`/`widths` entry as size; one of another
+    size, or an unreadable one, fails with an error that names the file.
+
+    Args:
+        paths: 1-D string tensor of frame files.
+        grayscale: one channel if True, three otherwise.
+        heights: the height each frame must have (1-D, or one for all).
+        widths: the width each frame must have (1-D, or one for all).
+
+    Returns:
+        uint8 tensor `(frames, height, width, channels)`.
+    """
+    import tensorflow as tf
+
+    def decode(names, heights, widths):
+        heights, widths = (
+            np.broadcast_to(sizes, names.shape) for sizes in (heights, widths)
+        )
+        block = None
+        for index, name in enumerate(names):
+            # Looked up at call time, so a test can count the decodes.
+            frame = read_image_pil(name, grayscale)
+            expected = (int(heights[index]), int(widths[index]))
+            if frame.shape[:2] != expected:
+                raise ValueError(
+                    "Frames of differing sizes in one video. Expected "
+                    f"(height, width)={expected} like its first frame. "
+                    f"Received: (height, width)={frame.shape[:2]} in file "
+                    f"{name.decode()!r}"
+                )
+            if block is None:
+                block = np.empty((len(names), *frame.shape), np.uint8)
+            block[index] = frame
+        return block
+
+    block = tf.numpy_function(
+        decode, [paths, heights, widths], tf.uint8, stateful=False
+    )
+    return tf.ensure_shape(block, (None, None, None, 1 if grayscale else 3))
+
+
 def frame_folder_dataset(
     files, backend, grayscale, height, width, suffix, transform=None
 ):
     """Decode frame files inside tf.data, in order, in parallel.
 
-    Every frame is checked as `decode_frame_file` does. All arguments but
-    `backend`, `grayscale` and `suffix` may be tensors.
+    Every frame is checked as `decode_frame_file` does (Pillow: as
+    `decode_pil_block` does). All arguments but `backend`, `grayscale`
+    and `suffix` may be tensors.
 
     Args:
         files: the frame files in frame order (strings or a string tensor).
@@ -591,15 +634,29 @@ def frame_folder_dataset(
     import tensorflow as tf
 
     def load(path):
-        image = decode_frame_file(
-            path, backend, grayscale, height, width, suffix
-        )
+        image = decode_frame_file(path, grayscale, height, width, suffix)
         return image if transform is None else transform(image)
 
     if not isinstance(files, tf.Tensor):
         files = [str(path) for path in files]
-    return tf.data.Dataset.from_tensor_slices(files).map(
-        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    files = tf.data.Dataset.from_tensor_slices(files)
+    if backend == "tf":
+        return files.map(
+            load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+    frames = (
+        files.batch(PIL_BLOCK_FRAMES)
+        .map(
+            lambda paths: decode_pil_block(paths, grayscale, height, width),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        .unbatch()
+    )
+    if transform is None:
+        return frames
+    return frames.map(
+        transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
 
 

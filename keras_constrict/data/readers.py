@@ -661,11 +661,14 @@ def _group_clips(
             clips = more if clips is None else clips.concatenate(more)
         return clips
 
+    def shaped(block, shape):
+        return tf.ensure_shape(block, (None, *shape))
+
     def transformed(block, video, position):
         # One compiled call per block of frames rather than per frame.
         if transform is not None:
             block = transform(block)
-        return tf.ensure_shape(block, (None, *frame_shape)), video, position
+        return shaped(block, frame_shape), video, position
 
     if sources[0].files is not None:
         counts = [len(source.files) for source in sources]
@@ -690,27 +693,35 @@ def _group_clips(
 
         def load(file, video, position, height, width):
             frame = backends.decode_frame_file(
-                file, backend, grayscale, height, width, suffix
+                file, grayscale, height, width, suffix
             )
             return tf.ensure_shape(frame, native_shape), video, position
 
+        def load_pil(files, videos, positions, heights, widths):
+            block = backends.decode_pil_block(files, grayscale, heights, widths)
+            return shaped(block, native_shape), videos, positions
+
+        def decoded_blocks(columns):
+            if backend == "pil":
+                return columns.batch(_BLOCK_FRAMES).map(
+                    load_pil,
+                    num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True,
+                )
+            return columns.map(
+                load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+            ).batch(_BLOCK_FRAMES)
+
         def blocks_of(start, count):
             columns = (files, videos, positions, heights, widths)
-            return (
+            return decoded_blocks(
                 tf.data.Dataset.from_tensor_slices(
                     tuple(column[start : start + count] for column in columns)
                 )
-                .map(
-                    load,
-                    num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True,
-                )
-                .batch(_BLOCK_FRAMES)
-                .map(
-                    transformed,
-                    num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True,
-                )
+            ).map(
+                transformed,
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True,
             )
 
         starts = tf.constant(starts, tf.int64)
