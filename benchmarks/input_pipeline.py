@@ -6,9 +6,14 @@ against a raw decode loop over the same files, interleaved repetition by
 repetition so that both see the same machine load. frames/s counts decoded
 frames (each frame is decoded once per pass, whatever the windows).
 
+`video_clips` is consumed two ways: inside a tf.function (`reduce`), as
+Keras' `fit` and `predict` consume a dataset, which gives the ratio; and
+by a Python `for` loop over the clips, the "Python loop" columns, where
+the loop's per-clip work shares the GIL with the PIL and PyAV decoders.
+
 | backend | raw loop |
 | --- | --- |
-| tf   | tf.data, `tf.io.decode_jpeg` mapped in parallel over the files |
+| tf   | tf.data, `tf.io.decode_jpeg` mapped in parallel, counted in-graph |
 | pil  | a Python loop of `PIL.Image.open(...).convert("L")` |
 | pyav | a Python loop over PyAV frames, copying the luma plane |
 | tfio | `tfio_read_video` of keras_constrict.data.tfio_backend |
@@ -57,7 +62,7 @@ def raw_tf(folders):
         ),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    return lambda: sum(1 for _ in dataset)
+    return _in_graph_count(dataset)
 
 
 def raw_pil(folders):
@@ -104,6 +109,19 @@ def raw_tfio(files):
     )
 
 
+def _in_graph_count(dataset):
+    """A pass that counts the elements inside a tf.function.
+
+    This is how Keras consumes a dataset (`fit`, `predict` and `evaluate`
+    take each batch from the iterator inside their traced step), with no
+    Python work per element.
+    """
+    import tensorflow as tf
+
+    count = tf.function(lambda: dataset.reduce(0, lambda total, _: total + 1))
+    return lambda: int(count())
+
+
 def timed(function):
     """Wall and CPU seconds of one call (CPU: all threads of the process)."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -111,7 +129,7 @@ def timed(function):
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def speed_table(root, video_names, repeats, sizes):
+def speed_table(root, video_names, repeats, sizes, only=None):
     from keras_constrict.data import backends
     from keras_constrict.data import video_clips
 
@@ -129,6 +147,8 @@ def speed_table(root, video_names, repeats, sizes):
     for backend, paths, raw in cases:
         if backends.unavailable_reason(backend):
             continue
+        if only and backend not in only:
+            continue
         for size in sizes:
             # Built once, as for training epochs; one untimed pass each
             # warms caches and traces functions.
@@ -136,20 +156,34 @@ def speed_table(root, video_names, repeats, sizes):
                 paths, clip_length=16, size=size, backend=backend
             )
 
-            def one_pass(dataset=dataset):
+            def python_pass(dataset=dataset):
                 return sum(1 for _ in dataset)
 
+            graph_pass = _in_graph_count(dataset)
             raw_pass = raw(paths)
             raw_pass()
-            one_pass()
-            pairs = []
+            graph_pass()
+            python_pass()
+            rounds = []
             for _ in range(repeats):
                 count, raw_wall, raw_cpu = timed(raw_pass)
                 assert count == frames, (backend, count, frames)
-                clips, wall, cpu = timed(one_pass)
-                assert clips == frames - 15 * len(paths), (backend, clips)
-                pairs.append((raw_wall, wall, raw_cpu, cpu))
-            raw_wall, wall, raw_cpu, cpu = np.median(pairs, axis=0)
+                clips = frames - 15 * len(paths)
+                count, wall, cpu = timed(graph_pass)
+                assert count == clips, (backend, count, clips)
+                count, py_wall, py_cpu = timed(python_pass)
+                assert count == clips, (backend, count, clips)
+                rounds.append((raw_wall, wall, py_wall, raw_cpu, cpu, py_cpu))
+            rounds = np.array(rounds)
+            raw_wall, wall, py_wall, raw_cpu, cpu, py_cpu = np.median(
+                rounds, axis=0
+            )
+
+            def ratio(top, bottom, rounds=rounds):
+                # Median over back-to-back rounds: each round's passes see
+                # about the same load from other processes.
+                return float(np.median(rounds[:, top] / rounds[:, bottom]))
+
             rows.append(
                 {
                     "backend": backend,
@@ -159,15 +193,15 @@ def speed_table(root, video_names, repeats, sizes):
                     "frames": frames,
                     "raw_fps": frames / raw_wall,
                     "video_clips_fps": frames / wall,
-                    # Median over back-to-back pairs: both halves of a pair
-                    # see about the same load from other processes.
-                    "ratio": float(np.median([p[0] / p[1] for p in pairs])),
+                    "ratio": ratio(0, 1),
                     # CPU seconds of raw over video_clips: steadier than
-                    # wall time, where the raw tf loop swings between two
-                    # speeds from one pass to the next on 2 cores.
-                    "cpu_ratio": float(np.median([p[2] / p[3] for p in pairs])),
+                    # wall time on 2 cores.
+                    "cpu_ratio": ratio(3, 4),
                     "raw_cpu_ms_per_frame": 1000 * raw_cpu / frames,
                     "video_clips_cpu_ms_per_frame": 1000 * cpu / frames,
+                    "python_loop_fps": frames / py_wall,
+                    "python_loop_ratio": ratio(0, 2),
+                    "python_loop_cpu_ms_per_frame": 1000 * py_cpu / frames,
                 }
             )
     return rows, tfio_reason
@@ -275,6 +309,13 @@ def main():
         help="2 videos, 3 repeats, native and 64 x 64 only",
     )
     parser.add_argument("--json", type=pathlib.Path, help="write rows here")
+    parser.add_argument(
+        "--backends",
+        help="comma-separated backends to time (default: all that load)",
+    )
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the memory table"
+    )
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -292,28 +333,40 @@ def main():
     repeats = 3 if args.quick else 7
     sizes = [None, (64, 64)] if args.quick else [None, (256, 256), (64, 64)]
 
-    rows, tfio_reason = speed_table(root, names, repeats, sizes)
+    only = args.backends.split(",") if args.backends else None
+    rows, tfio_reason = speed_table(root, names, repeats, sizes, only)
     print(
         f"\n{len(names)} test videos of {root}, 16-frame windows, stride 1; "
         f"medians of {repeats} interleaved pairs"
     )
     print(
         "| backend | size | frames | raw frames/s | video_clips frames/s | "
-        "ratio | CPU ms/frame raw | CPU ms/frame video_clips | CPU ratio |"
+        "ratio | CPU ms/frame raw | CPU ms/frame video_clips | CPU ratio | "
+        "Python loop frames/s | Python loop ratio |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- " * 11 + "|")
     for row in rows:
         print(
             f"| {row['backend']} | {row['size']} | {row['frames']} | "
             f"{row['raw_fps']:.0f} | {row['video_clips_fps']:.0f} | "
             f"{row['ratio']:.2f} | {row['raw_cpu_ms_per_frame']:.2f} | "
             f"{row['video_clips_cpu_ms_per_frame']:.2f} | "
-            f"{row['cpu_ratio']:.2f} |"
+            f"{row['cpu_ratio']:.2f} | {row['python_loop_fps']:.0f} | "
+            f"{row['python_loop_ratio']:.2f} |"
         )
     if tfio_reason:
         print(f"\ntfio not measured: {tfio_reason}")
 
-    memory = memory_table(root, names[0], [256, 256])
+    memory = [] if args.no_memory else memory_table(root, names[0], [256, 256])
+    if memory:
+        print_memory(memory)
+    if args.json:
+        args.json.write_text(json.dumps({"speed": rows, "memory": memory}))
+    if temporary is not None:
+        temporary.cleanup()
+
+
+def print_memory(memory):
     print(
         "\nresident memory (MB) streaming every clip (256 x 256) of one "
         "video, and of the same frames looped x10"
@@ -327,10 +380,6 @@ def main():
             f"{row['long_clips']} | {row['long_peak_mb']:.0f} | "
             f"{100 * row['growth']:+.1f} % |"
         )
-    if args.json:
-        args.json.write_text(json.dumps({"speed": rows, "memory": memory}))
-    if temporary is not None:
-        temporary.cleanup()
 
 
 def _synthetic_with_videos(work):
