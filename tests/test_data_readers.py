@@ -229,6 +229,19 @@ def test_clips_are_windows_of_the_frames(tiny_video_set, kind):
     assert clips.min() >= -1.0 and clips.max() <= 1.0
 
 
+def test_clips_switch_the_autotuner_off_unless_asked(tiny_video_set):
+    import tensorflow as tf
+
+    path = video_of_kind(tiny_video_set.root, "frames")
+    clips = video_clips(path, clip_length=4, size=(8, 8))
+    assert clips.options().autotune.enabled is False
+    # Batching keeps the option; a user's own options take precedence.
+    assert clips.batch(2).options().autotune.enabled is False
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    assert clips.with_options(options).options().autotune.enabled is True
+
+
 def test_clips_stride_size_and_range(tiny_video_set):
     path = tiny_video_set.root / "testing" / "frames" / "01"
     clips = clips_array(
