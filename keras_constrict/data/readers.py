@@ -465,11 +465,11 @@ def clips_of_blocks(blocks, clip_length, stride=1):
         return tail, (frames, tf.boolean_mask(starts, valid))
 
     # TODO: video_clips stays below the 0.8 goal of the raw decode rate on
-    # 2 cores for PIL and PyAV, and for JPEG folders counted in CPU time
-    # (docs/data.md). Each clip still costs one tf.data function call
-    # (~0.1 ms of CPU here, of which ~0.04 ms is tf.data's per-element
-    # floor); batching or unbatching windows instead copies every window.
-    # PIL and PyAV decode under the GIL, beside the consumer.
+    # 2 cores except at 64 x 64 for JPEG folders (docs/data.md). Each clip
+    # still costs one tf.data function call (~0.1 ms of CPU here, of which
+    # ~0.04 ms is tf.data's per-element floor); batching or unbatching
+    # windows instead copies every window. PyAV also pays for its Python
+    # hand-over (from_generator) and its limited-range luma table.
     def clips_of_chunk(frames, starts):
         # Each clip is a slice of the chunk along its first axis, which
         # TensorFlow shares instead of copying. A map inside flat_map
