@@ -608,9 +608,7 @@ def decode_pil_block(paths, grayscale, heights, widths):
     return tf.ensure_shape(block, (None, None, None, 1 if grayscale else 3))
 
 
-def frame_folder_dataset(
-    files, backend, grayscale, height, width, suffix, transform=None
-):
+def frame_folder_dataset(files, backend, grayscale, height, width, suffix):
     """Decode frame files inside tf.data, in order, in parallel.
 
     Every frame is checked as `decode_frame_file` does (Pillow: as
@@ -624,18 +622,14 @@ def frame_folder_dataset(
         height: the height every frame must have.
         width: the width every frame must have.
         suffix: extension of the frames (for the truncation check).
-        transform: a function applied to each decoded frame in the same
-            parallel map (resizing, scaling), or None. Defaults to None.
 
     Returns:
-        tf.data.Dataset: uint8 frames `(height, width, channels)`, or what
-        `transform` makes of them.
+        tf.data.Dataset: uint8 frames `(height, width, channels)`.
     """
     import tensorflow as tf
 
     def load(path):
-        image = decode_frame_file(path, grayscale, height, width, suffix)
-        return image if transform is None else transform(image)
+        return decode_frame_file(path, grayscale, height, width, suffix)
 
     if not isinstance(files, tf.Tensor):
         files = [str(path) for path in files]
@@ -644,7 +638,7 @@ def frame_folder_dataset(
         return files.map(
             load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
-    frames = (
+    return (
         files.batch(PIL_BLOCK_FRAMES)
         .map(
             lambda paths: decode_pil_block(paths, grayscale, height, width),
@@ -652,11 +646,6 @@ def frame_folder_dataset(
             deterministic=True,
         )
         .unbatch()
-    )
-    if transform is None:
-        return frames
-    return frames.map(
-        transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
 
 
