@@ -61,9 +61,6 @@ _LIMITED_TO_FULL = np.clip(
 ).astype(np.uint8)
 
 
-# Frame files Pillow decodes per Python call (see decode_pil_block).
-PIL_BLOCK_FRAMES = 32
-
 # 8-bit YUV formats whose first plane is the luma, one byte per pixel.
 _LUMA_FORMATS = frozenset(
     f"{prefix}{layout}"
@@ -573,8 +570,8 @@ def decode_pil_block(paths, grayscale, heights, widths):
     Args:
         paths: 1-D string tensor of frame files.
         grayscale: one channel if True, three otherwise.
-        heights: the height each frame must have (1-D, or one for all).
-        widths: the width each frame must have (1-D, or one for all).
+        heights: 1-D, the height each frame must have.
+        widths: 1-D, the width each frame must have.
 
     Returns:
         uint8 tensor `(frames, height, width, channels)`.
@@ -582,9 +579,6 @@ def decode_pil_block(paths, grayscale, heights, widths):
     import tensorflow as tf
 
     def decode(names, heights, widths):
-        heights, widths = (
-            np.broadcast_to(sizes, names.shape) for sizes in (heights, widths)
-        )
         block = None
         for index, name in enumerate(names):
             # Looked up at call time, so a test can count the decodes.
@@ -608,59 +602,43 @@ def decode_pil_block(paths, grayscale, heights, widths):
     return tf.ensure_shape(block, (None, None, None, 1 if grayscale else 3))
 
 
-def frame_folder_dataset(files, backend, grayscale, height, width, suffix):
-    """Decode frame files inside tf.data, in order, in parallel.
+def frame_file_blocks(frames, backend, grayscale, suffix, block_frames):
+    """Decode frame files inside tf.data into blocks of consecutive frames.
 
-    Every frame is checked as `decode_frame_file` does (Pillow: as
-    `decode_pil_block` does). All arguments but `backend`, `grayscale`
-    and `suffix` may be tensors.
+    TensorFlow's decoders run one file per call of a parallel map and the
+    frames are batched; Pillow decodes a batch of files per Python call
+    (`decode_pil_block`). Every frame is checked as those functions do.
 
     Args:
-        files: the frame files in frame order (strings or a string tensor).
+        frames: a tf.data dataset of `(file, height, width, *more)` per
+            frame, in frame order: the file, the size it must have, and
+            any values to carry along.
         backend: `"tf"` or `"pil"`.
         grayscale: one channel if True, three otherwise.
-        height: the height every frame must have.
-        width: the width every frame must have.
         suffix: extension of the frames (for the truncation check).
+        block_frames: frames per block (the last block may be smaller).
 
     Returns:
-        tf.data.Dataset: uint8 frames `(height, width, channels)`.
+        tf.data.Dataset: uint8 blocks `(frames, height, width, channels)`,
+        or `(block, *more)` with the carried values batched alike.
     """
     import tensorflow as tf
 
-    def load(path):
-        return decode_frame_file(path, grayscale, height, width, suffix)
+    def load(file, height, width, *more):
+        image = decode_frame_file(file, grayscale, height, width, suffix)
+        return (image, *more) if more else image
 
-    if not isinstance(files, tf.Tensor):
-        files = [str(path) for path in files]
-    files = tf.data.Dataset.from_tensor_slices(files)
+    def load_block(files, heights, widths, *more):
+        block = decode_pil_block(files, grayscale, heights, widths)
+        return (block, *more) if more else block
+
     if backend == "tf":
-        return files.map(
+        return frames.map(
             load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
-    return (
-        files.batch(PIL_BLOCK_FRAMES)
-        .map(
-            lambda paths: decode_pil_block(paths, grayscale, height, width),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        .unbatch()
+        ).batch(block_frames)
+    return frames.batch(block_frames).map(
+        load_block, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-
-
-def pyav_dataset(path, grayscale):
-    """Decode a video file with PyAV as a streaming tf.data dataset.
-
-    Args:
-        path: a video file (a string or a string tensor).
-        grayscale: one channel if True, RGB otherwise.
-
-    Returns:
-        tf.data.Dataset: uint8 frames `(height, width, channels)`.
-    """
-    blocks = pyav_block_dataset(path, grayscale, block_frames=64)
-    return blocks.map(lambda frames, videos, positions: frames).unbatch()
 
 
 def pyav_block_dataset(paths, grayscale, block_frames, first_video=0):

@@ -214,16 +214,12 @@ def _decode_all(dataset, videos, allocate):
     total = sum(video.num_frames for video in videos)
     for video in videos:
         decoded = 0
-        for batch in (
-            readers.video_frames(
-                video,
-                dataset.size,
-                dataset.grayscale,
-                dataset.value_range,
-                dataset.backend,
-            )
-            .batch(64)
-            .as_numpy_iterator()
+        for batch in readers._frame_blocks(
+            video,
+            dataset.size,
+            dataset.grayscale,
+            dataset.value_range,
+            dataset.backend,
         ):
             if frames is None:
                 frames = allocate((total, *batch.shape[1:]), np.float32)

@@ -207,46 +207,101 @@ class _Source:
         return (height, width, channels)
 
 
-def _source_frames(source, grayscale, transform=None):
-    """Frames of one source as tf.data, each passed through `transform`."""
+def _source_blocks(source, grayscale):
+    """uint8 frames of one source as tf.data, `_BLOCK_FRAMES` at a time."""
+    import tensorflow as tf
 
     if source.files is not None:
-        frames = backends.frame_folder_dataset(
-            source.files,
-            source.backend,
-            grayscale,
-            source.height,
-            source.width,
-            source.suffix,
+        count = len(source.files)
+        frames = tf.data.Dataset.from_tensor_slices(
+            (
+                [str(file) for file in source.files],
+                tf.fill([count], source.height),
+                tf.fill([count], source.width),
+            )
         )
-    elif source.backend == "tfio":
+        return backends.frame_file_blocks(
+            frames, source.backend, grayscale, source.suffix, _BLOCK_FRAMES
+        )
+    if source.backend == "tfio":
         from keras_constrict.data import tfio_backend
 
         frames = tfio_backend.tfio_frame_dataset(
             source.path, grayscale=grayscale
         )
-    else:
-        frames = backends.pyav_dataset(source.path, grayscale)
-    return _transformed(frames, transform)
+        return frames.batch(_BLOCK_FRAMES)
+    blocks = backends.pyav_block_dataset(source.path, grayscale, _BLOCK_FRAMES)
+    return blocks.map(lambda frames, videos, positions: frames)
 
 
-def _transformed(frames, transform):
-    """Frames of one video through `transform`, a block at a time.
+def _source_frames(source, grayscale, transform):
+    """Frames of one source as tf.data, one compiled `transform` call per
+    block of frames (per frame, the call costs more than it saves)."""
+    import tensorflow as tf
 
-    One compiled call per block of frames: called per frame, the XLA
-    function costs more than it saves (Ped2 frames to 64 x 64 through
-    `read_frames`: 1.9 ms of CPU per frame against 1.1 with TensorFlow's
-    own resize per frame, and 0.9 per block).
+    blocks = _source_blocks(source, grayscale)
+    if transform is not None:
+        blocks = blocks.map(
+            transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+    return blocks.unbatch()
+
+
+def _frame_blocks(video, size, grayscale, value_range, backend):
+    """Yield one video's frames as arrays of up to `_BLOCK_FRAMES` frames.
+
+    Decoded, resized and scaled as `read_frames` says, and streamed: only
+    a block is held at a time. The compiled transform is called eagerly,
+    block by block; a tf.data map would trace it again for every video.
     """
     import tensorflow as tf
 
-    if transform is None:
-        return frames
-    return (
-        frames.batch(_BLOCK_FRAMES)
-        .map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .unbatch()
-    )
+    size = _check_size(size)
+    value_range = _check_value_range(value_range)
+    source = _Source(video, backend, grayscale)
+    path, backend = source.path, source.backend
+    if source.files is not None:
+        blocks = _named_errors(
+            _source_blocks(source, grayscale), path, backend, grayscale
+        )
+    elif backend == "tfio":
+        from keras_constrict.data import tfio_backend
+
+        frames = tfio_backend.tfio_read_video(path, grayscale=grayscale)
+        blocks = (
+            frames[start : start + _BLOCK_FRAMES]
+            for start in range(0, len(frames), _BLOCK_FRAMES)
+        )
+    else:
+        blocks = _pyav_blocks(path, grayscale)
+    transform = _frame_transform(size, value_range)
+    for block in blocks:
+        if transform is not None:
+            # On the CPU, as in tf.data pipelines, whatever devices there are.
+            with tf.device("/CPU:0"):
+                block = transform(block)
+        yield np.asarray(block)
+
+
+def _named_errors(blocks, folder, backend, grayscale):
+    """Iterate a frame folder's blocks, naming the file behind an error."""
+    import tensorflow as tf
+
+    try:
+        yield from blocks
+    except tf.errors.InvalidArgumentError as error:
+        _raise_named_frame_error(folder, backend, grayscale, error)
+
+
+def _pyav_blocks(path, grayscale):
+    block = []
+    for frame in backends.iterate_pyav_frames(path, grayscale):
+        block.append(frame)
+        if len(block) == _BLOCK_FRAMES:
+            yield np.stack(block)
+            block = []
+    if block:
+        yield np.stack(block)
 
 
 def read_video(path, size=None, grayscale=True, backend="auto"):
@@ -304,38 +359,9 @@ def read_frames(
     Raises:
         The errors of `read_video`.
     """
-    import tensorflow as tf
-
-    size = _check_size(size)
-    value_range = _check_value_range(value_range)
-    source = _Source(video, backend, grayscale)
-    path, backend = source.path, source.backend
-    if source.files is not None:
-        blocks = _source_frames(source, grayscale).batch(_BLOCK_FRAMES)
-        try:
-            blocks = list(blocks)
-        except tf.errors.InvalidArgumentError as error:
-            _raise_named_frame_error(path, backend, grayscale, error)
-    else:
-        if backend == "tfio":
-            from keras_constrict.data import tfio_backend
-
-            frames = tfio_backend.tfio_read_video(path, grayscale=grayscale)
-        else:
-            frames = np.stack(
-                list(backends.iterate_pyav_frames(path, grayscale))
-            )
-        blocks = [
-            frames[start : start + _BLOCK_FRAMES]
-            for start in range(0, len(frames), _BLOCK_FRAMES)
-        ]
-    transform = _frame_transform(size, value_range)
-    if transform is not None:
-        # Called eagerly, block by block: a tf.data map would trace the
-        # function again for every video. On the CPU, as in pipelines.
-        with tf.device("/CPU:0"):
-            blocks = [transform(block) for block in blocks]
-    return np.concatenate([np.asarray(block) for block in blocks])
+    return np.concatenate(
+        list(_frame_blocks(video, size, grayscale, value_range, backend))
+    )
 
 
 def _raise_named_frame_error(folder, backend, grayscale, error):
@@ -694,14 +720,11 @@ def _group_clips(
             clips = more if clips is None else clips.concatenate(more)
         return clips
 
-    def shaped(block, shape):
-        return tf.ensure_shape(block, (None, *shape))
-
     def transformed(block, video, position):
         # One compiled call per block of frames rather than per frame.
         if transform is not None:
             block = transform(block)
-        return shaped(block, frame_shape), video, position
+        return tf.ensure_shape(block, (None, *frame_shape)), video, position
 
     if sources[0].files is not None:
         counts = [len(source.files) for source in sources]
@@ -722,35 +745,14 @@ def _group_clips(
             np.repeat([source.width for source in sources], counts), tf.int32
         )
         suffix = sources[0].suffix
-        native_shape = sources[0].frame_shape()
-
-        def load(file, video, position, height, width):
-            frame = backends.decode_frame_file(
-                file, grayscale, height, width, suffix
-            )
-            return tf.ensure_shape(frame, native_shape), video, position
-
-        def load_pil(files, videos, positions, heights, widths):
-            block = backends.decode_pil_block(files, grayscale, heights, widths)
-            return shaped(block, native_shape), videos, positions
-
-        def decoded_blocks(columns):
-            if backend == "pil":
-                return columns.batch(_BLOCK_FRAMES).map(
-                    load_pil,
-                    num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True,
-                )
-            return columns.map(
-                load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-            ).batch(_BLOCK_FRAMES)
 
         def blocks_of(start, count):
-            columns = (files, videos, positions, heights, widths)
-            return decoded_blocks(
-                tf.data.Dataset.from_tensor_slices(
-                    tuple(column[start : start + count] for column in columns)
-                )
+            columns = (files, heights, widths, videos, positions)
+            frames = tf.data.Dataset.from_tensor_slices(
+                tuple(column[start : start + count] for column in columns)
+            )
+            return backends.frame_file_blocks(
+                frames, backend, grayscale, suffix, _BLOCK_FRAMES
             ).map(
                 transformed,
                 num_parallel_calls=tf.data.AUTOTUNE,
