@@ -630,9 +630,12 @@ def train(config, overwrite=False, verbose="auto", callbacks=None):
             else "",
         )
     # EarlyStopping(restore_best_weights=True) puts back earlier weights
-    # after this epoch's checkpoints were saved: save and score those.
+    # after this epoch's checkpoints were saved: save and score those. It
+    # records the epoch it stopped at; one that did not stop restored
+    # nothing.
     restored = stopped_early and any(
         getattr(callback, "restore_best_weights", False)
+        and getattr(callback, "stopped_epoch", 0) > 0
         for callback in user_callbacks
     )
     if restored:
