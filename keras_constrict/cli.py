@@ -103,13 +103,11 @@ def _train_arguments(parser, defaults):
 
 
 def _config_from(args):
-
     names = [field.name for field in dataclasses.fields(TrainConfig)]
     return TrainConfig(**{name: getattr(args, name) for name in names})
 
 
 def _parser():
-
     parser = argparse.ArgumentParser(
         prog="keras-constrict",
         description="Anomaly detection autoencoders with a constricted "
@@ -222,7 +220,6 @@ def run_demo(args):
 
 
 def run_train(args):
-
     results = train(_config_from(args), overwrite=args.overwrite)
     print(
         f"micro AUC {_auc_text(results['micro_auc'])}  macro AUC "
@@ -232,7 +229,6 @@ def run_train(args):
 
 
 def run_evaluate(args):
-
     evaluation, folder = evaluate_run(
         args.model, args.data, checkpoint=args.checkpoint, out=args.out
     )
