@@ -159,19 +159,33 @@ def test_full_range_video_luma_is_not_expanded(
     assert np.abs(frames[..., 0].astype(int) - original).max() <= 1
 
 
+@pytest.mark.parametrize("grayscale", [True, False])
 @pytest.mark.parametrize("size", [(12, 16), (48, 40), (24, 32)])
-def test_resize_matches_bilinear_reference(tiny_video_set, size):
+def test_resize_matches_bilinear_reference(tiny_video_set, size, grayscale):
+    # Grey frames take their own path (no channel axis in the gathers).
     folder = tiny_video_set.root / "testing" / "frames" / "01"
-    native = read_video(folder)
+    native = read_video(folder, grayscale=grayscale)
     expected = bilinear_reference(native, size)
-    resized = read_video(folder, size=size)
+    resized = read_video(folder, size=size, grayscale=grayscale)
     assert resized.dtype == np.uint8
-    assert resized.shape == (20, *size, 1)
+    assert resized.shape == (20, *size, 1 if grayscale else 3)
     assert np.abs(resized - np.round(expected)).max() <= 1
     frames = np.stack(
-        list(video_frames(folder, size=size, value_range=(0.0, 255.0)))
+        list(
+            video_frames(
+                folder,
+                size=size,
+                grayscale=grayscale,
+                value_range=(0.0, 255.0),
+            )
+        )
     )
     np.testing.assert_allclose(frames, expected, atol=1e-3)
+    # And the same values as TensorFlow's own kernel.
+    import tensorflow as tf
+
+    kernel = tf.image.resize(native.astype(np.float32), size, "bilinear")
+    np.testing.assert_allclose(frames, kernel.numpy(), atol=1e-4)
 
 
 def video_of_kind(root, kind, name="01"):

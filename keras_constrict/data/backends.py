@@ -26,6 +26,8 @@ import re
 
 import numpy as np
 
+from keras_constrict.data import tfdata
+
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tf", "pil", "pyav", "tfio")
@@ -633,11 +635,11 @@ def frame_file_blocks(frames, backend, grayscale, suffix, block_frames):
         return (block, *more) if more else block
 
     if backend == "tf":
-        return frames.map(
-            load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        return tfdata.inline_map(
+            frames, load, num_parallel_calls=tf.data.AUTOTUNE
         ).batch(block_frames)
-    return frames.batch(block_frames).map(
-        load_block, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    return tfdata.inline_map(
+        frames.batch(block_frames), load_block, tf.data.AUTOTUNE
     )
 
 
