@@ -142,11 +142,37 @@ def test_mp4_matches_pyav(tiny_video_set):
     assert frames.shape == (20, 24, 32, 1)
     # The luma plane, expanded from limited range, equals FFmpeg's grey.
     np.testing.assert_array_equal(frames, pyav_decode(path, "gray"))
+    # So do clips, expanded in the compiled transform instead of NumPy.
+    clips = clips_array(
+        video_clips(path, clip_length=20, size=None, value_range=(0, 255))
+    )
+    np.testing.assert_array_equal(clips[0], frames)
     original = tiny_video_set.frames[("testing", "01")]
     assert np.abs(frames[..., 0].astype(int) - original).max() <= 1
     np.testing.assert_array_equal(
         read_video(path, grayscale=False), pyav_decode(path, "rgb24")
     )
+
+
+def test_luma_expansion_matches_ffmpeg_for_every_value():
+    from keras_constrict.data import readers
+
+    # FFmpeg's own grey conversion of limited-range luma 0..255.
+    luma = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    planes = np.concatenate([luma, np.full((8, 16), 128, np.uint8)])
+    frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+    expected = frame.to_ndarray(format="gray")[None, :, :, None]
+    # Two frames: the first limited range, the second left as it is.
+    block = np.stack([luma, luma])[..., None]
+    limited = np.array([True, False])
+    numpy_way = backends.expand_limited_luma(block.copy(), limited)
+    np.testing.assert_array_equal(numpy_way[:1], expected)
+    np.testing.assert_array_equal(numpy_way[1:], block[1:])
+    for value_range in (None, (0.0, 255.0)):
+        transform = readers._frame_transform(None, value_range, luma=True)
+        fused = np.asarray(transform(block, limited))
+        np.testing.assert_array_equal(fused[:1], expected)
+        np.testing.assert_array_equal(fused[1:], block[1:])
 
 
 def test_full_range_video_luma_is_not_expanded(
@@ -157,6 +183,13 @@ def test_full_range_video_luma_is_not_expanded(
     frames = read_video(path)
     np.testing.assert_array_equal(frames, pyav_decode(path, "gray"))
     assert np.abs(frames[..., 0].astype(int) - original).max() <= 1
+    # Clips take the fused path (luma flags into the compiled transform).
+    clips = clips_array(
+        video_clips(
+            path, clip_length=len(frames), size=None, value_range=(0, 255)
+        )
+    )
+    np.testing.assert_array_equal(clips[0], frames)
 
 
 @pytest.mark.parametrize("grayscale", [True, False])
@@ -429,19 +462,19 @@ def test_shuffle_keeps_the_clips_and_follows_the_seed(tiny_video_set):
 def test_each_frame_is_decoded_once_per_pass(tiny_video_set, monkeypatch):
     calls = []
     read_image = backends.read_image_pil
-    iterate_frames = backends.iterate_pyav_frames
+    iterate_blocks = backends.iterate_pyav_blocks
 
     def counting_read(path, grayscale=True):
         calls.append(path)
         return read_image(path, grayscale)
 
-    def counting_iterate(path, grayscale=True):
-        for frame in iterate_frames(path, grayscale):
-            calls.append(path)
-            yield frame
+    def counting_iterate(path, grayscale=True, block_frames=32):
+        for block, limited in iterate_blocks(path, grayscale, block_frames):
+            calls.extend([path] * len(block))
+            yield block, limited
 
     monkeypatch.setattr(backends, "read_image_pil", counting_read)
-    monkeypatch.setattr(backends, "iterate_pyav_frames", counting_iterate)
+    monkeypatch.setattr(backends, "iterate_pyav_blocks", counting_iterate)
     root = tiny_video_set.root
     for path, backend in (
         (root / "testing" / "frames" / "01", "pil"),

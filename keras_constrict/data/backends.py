@@ -311,55 +311,96 @@ def _import_pil():
     return Image
 
 
-def _luma(frame):
-    """Full-range grey of a decoded YUV frame, read from its luma plane."""
+def _luma_plane(frame):
+    """The luma plane of a decoded YUV frame (a view, no copy), and
+    whether it is limited range (16..235, still to be expanded)."""
     plane = frame.planes[0]
     rows = np.frombuffer(plane, np.uint8).reshape(plane.height, -1)
-    luma = rows[:, : frame.width]
-    # Full ("JPEG") range luma is already grey; limited range is expanded.
-    if frame.color_range == 2 or frame.format.name.startswith("yuvj"):
-        return luma.copy()
-    # np.take is about twice as fast as fancy indexing for a table lookup.
-    return np.take(_LIMITED_TO_FULL, luma)
+    # Full ("JPEG") range luma is already grey.
+    full = frame.color_range == 2 or frame.format.name.startswith("yuvj")
+    return rows[:, : frame.width], not full
 
 
-def iterate_pyav_frames(path, grayscale=True):
-    """Decode a video file frame by frame with PyAV.
+def expand_limited_luma(block, limited):
+    """Expand the limited-range luma frames of a block to 0..255 (NumPy).
+
+    Args:
+        block: uint8 `(frames, height, width, 1)`, as `iterate_pyav_blocks`
+            yields it.
+        limited: bool `(frames,)`, the frames to expand.
+
+    Returns:
+        np.ndarray: the block with full-range grey frames (the same array,
+        expanded in place).
+    """
+    for index in np.flatnonzero(limited):
+        # np.take is about twice as fast as fancy indexing for a table.
+        np.take(_LIMITED_TO_FULL, block[index], out=block[index])
+    return block
+
+
+def iterate_pyav_blocks(path, grayscale=True, block_frames=32):
+    """Decode a video file with PyAV into blocks of consecutive frames.
 
     Grayscale reads the luma plane directly when the decoder outputs YUV
-    (no colour conversion), expanding limited-range luma to 0..255 as
-    FFmpeg's own grey conversion does.
+    (no colour conversion) and copies it into the block as it is:
+    limited-range luma is flagged, not expanded, so that the expansion to
+    0..255 (FFmpeg's own grey conversion) can run fused with the resize
+    and scaling (`readers._frame_transform`) instead of in this Python
+    loop; `expand_limited_luma` does it in NumPy. Each plane is copied
+    once, straight into a block allocated for it.
 
     Args:
         path: a video file.
         grayscale: one channel if True, RGB otherwise. Defaults to True.
+        block_frames: frames per block (the last may be smaller).
+            Defaults to 32.
 
     Yields:
-        np.ndarray: uint8 `(height, width, channels)` frames.
+        tuple: uint8 `(frames, height, width, channels)` and bool
+        `(frames,)`, True where a frame holds limited-range luma.
 
     Raises:
-        VideoDecodeError: if the file is unreadable, or decodes to fewer
-            frames than its container records (truncated).
+        VideoDecodeError: if the file is unreadable, changes frame size,
+            or decodes to fewer frames than its container records
+            (truncated).
     """
     av = _import_av()
     path = str(path)
     decoded = 0
+    channels = 1 if grayscale else 3
+    block = limited = None
+    count = 0
     try:
         with av.open(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             expected = stream.frames
             for frame in container.decode(stream):
-                if grayscale:
-                    if frame.format.name in _LUMA_FORMATS:
-                        image = _luma(frame)
-                    else:
-                        image = frame.to_ndarray(format="gray")
-                    image = image[:, :, None]
+                if block is None:
+                    shape = (frame.height, frame.width, channels)
+                    block = np.empty((block_frames, *shape), np.uint8)
+                    limited = np.zeros(block_frames, bool)
+                    count = 0
+                if (frame.height, frame.width) != shape[:2]:
+                    raise VideoDecodeError(
+                        f"Video file {path!r} changes frame size at frame "
+                        f"{decoded}: (height, width)="
+                        f"{(frame.height, frame.width)} after "
+                        f"{shape[:2]}. Re-encode it at one size."
+                    )
+                if not grayscale:
+                    block[count] = frame.to_ndarray(format="rgb24")
+                elif frame.format.name in _LUMA_FORMATS:
+                    luma, limited[count] = _luma_plane(frame)
+                    block[count, :, :, 0] = luma
                 else:
-                    image = frame.to_ndarray(format="rgb24")
+                    block[count, :, :, 0] = frame.to_ndarray(format="gray")
+                count += 1
                 decoded += 1
-                yield image
+                if count == block_frames:
+                    yield block, limited
+                    block = None
     except av.error.FFmpegError as error:
         raise VideoDecodeError(
             f"Video file {path!r} is unreadable or truncated after "
@@ -370,6 +411,28 @@ def iterate_pyav_frames(path, grayscale=True):
             f"Video file {path!r} is truncated: its container records "
             f"{expected} frames but only {decoded} could be decoded."
         )
+    if block is not None and count:
+        yield block[:count], limited[:count]
+
+
+def iterate_pyav_frames(path, grayscale=True):
+    """Decode a video file frame by frame with PyAV.
+
+    Grayscale frames are full-range grey (limited-range luma expanded as
+    FFmpeg's own grey conversion does); see `iterate_pyav_blocks`.
+
+    Args:
+        path: a video file.
+        grayscale: one channel if True, RGB otherwise. Defaults to True.
+
+    Yields:
+        np.ndarray: uint8 `(height, width, channels)` frames.
+
+    Raises:
+        VideoDecodeError: as `iterate_pyav_blocks`.
+    """
+    for block, limited in iterate_pyav_blocks(path, grayscale):
+        yield from expand_limited_luma(block, limited)
 
 
 def write_video(
@@ -659,10 +722,12 @@ def pyav_block_dataset(paths, grayscale, block_frames, first_video=0):
         first_video: the video number of the first path. Defaults to 0.
 
     Returns:
-        tf.data.Dataset: tuples `(frames, videos, positions)`: uint8
-        `(block, height, width, channels)`, and int32 `(block,)` video
+        tf.data.Dataset: tuples `(frames, videos, positions, limited)`:
+        uint8 `(block, height, width, channels)`; int32 `(block,)` video
         numbers (from `first_video`, one per path) and frame positions
-        within their video.
+        within their video; bool `(block,)`, True for frames of
+        limited-range luma still to be expanded (see
+        `iterate_pyav_blocks`).
     """
     import tensorflow as tf
 
@@ -674,16 +739,19 @@ def pyav_block_dataset(paths, grayscale, block_frames, first_video=0):
             names = [names]
         for number, name in enumerate(names, start=int(first)):
             name = name.decode() if isinstance(name, bytes) else str(name)
-            block, position = [], 0
+            position = 0
             # Looked up at call time, so a test can count the decodes.
-            for frame in iterate_pyav_frames(name, grayscale):
-                block.append(frame)
-                if len(block) == block_frames:
-                    yield _pyav_block(block, number, position)
-                    position += len(block)
-                    block = []
-            if block:
-                yield _pyav_block(block, number, position)
+            for block, limited in iterate_pyav_blocks(
+                name, grayscale, block_frames
+            ):
+                count = len(block)
+                yield (
+                    block,
+                    np.full(count, number, np.int32),
+                    np.arange(position, position + count, dtype=np.int32),
+                    limited,
+                )
+                position += count
 
     if not isinstance(paths, tf.Tensor):
         paths = (
@@ -698,16 +766,8 @@ def pyav_block_dataset(paths, grayscale, block_frames, first_video=0):
             tf.TensorSpec((None, None, None, channels), tf.uint8),
             tf.TensorSpec((None,), tf.int32),
             tf.TensorSpec((None,), tf.int32),
+            tf.TensorSpec((None,), tf.bool),
         ),
-    )
-
-
-def _pyav_block(frames, number, position):
-    count = len(frames)
-    return (
-        np.stack(frames),
-        np.full(count, number, np.int32),
-        np.arange(position, position + count, dtype=np.int32),
     )
 
 

@@ -119,68 +119,78 @@ def _separable(frames, size, height_axis, width_axis):
     return start + (end - start) * y_lerp
 
 
-def _resize_and_scale(frames, size, value_range):
-    """uint8 frames to float32 `size` and `value_range` (bilinear resize)."""
+def _convert(frames, size, value_range, limited=None):
+    """uint8 frames resized (bilinear) and scaled.
+
+    Frames flagged in `limited` (bool, one per frame) hold limited-range
+    luma (16..235) and are first expanded to 0..255 as
+    `backends.expand_limited_luma` does (same values: the fractions of
+    255 / 219 stay far from one half, so float32 rounds as float64).
+    With `value_range` None the result is rounded back to uint8.
+    """
     import tensorflow as tf
 
     frames = tf.cast(frames, tf.float32)
+    if limited is not None:
+        expanded = tf.clip_by_value(
+            tf.round((frames - 16.0) * (255.0 / 219.0)), 0.0, 255.0
+        )
+        frames = tf.where(limited[:, None, None, None], expanded, frames)
     if size is not None:
         frames = _bilinear(frames, size)
+    if value_range is None:
+        return tf.cast(tf.clip_by_value(tf.round(frames), 0.0, 255.0), tf.uint8)
     low, high = value_range
     # Clipped: a fused multiply-add (XLA) can land one float step outside.
     return tf.clip_by_value(frames * ((high - low) / 255.0) + low, low, high)
 
 
-def _resize_uint8(frames, size):
-    import tensorflow as tf
-
-    resized = _bilinear(tf.cast(frames, tf.float32), size)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
-
-
 @functools.cache
-def _frame_transform(size, value_range):
+def _frame_transform(size, value_range, luma=False):
     """The resize and scaling of frames, compiled with XLA.
 
     Returns a function of one block of at most `_BLOCK_FRAMES` uint8
-    frames `(count, height, width, channels)`, or None when frames stay
-    uint8 at their own size. Blocks are padded to `_BLOCK_FRAMES` frames
-    for the compiled call, and the function is cached, so that XLA
-    compiles once per frame shape in the process, not once per pipeline,
-    `read_frames` call or length of a video's last block (a compilation
-    costs more than scoring a Ped2 video).
+    frames `(count, height, width, channels)` (with `luma`, also of the
+    block's bool `limited` flags, see `_convert`), or None when frames
+    stay uint8 at their own size and there is no luma to expand. Blocks
+    are padded to `_BLOCK_FRAMES` frames for the compiled call, and the
+    function is cached, so that XLA compiles once per frame shape in the
+    process, not once per pipeline, `read_frames` call or length of a
+    video's last block (a compilation costs more than scoring a Ped2
+    video).
 
     TensorFlow runs each op of a tf.data function on its own, writing
-    every intermediate to memory; XLA fuses the cast, gathers,
-    interpolations and scaling into one loop (on 2 cores, CPU per 256 x
-    256 grey frame falls from 0.44 ms to 0.20 ms, and the conversion of a
-    360 x 240 frame to float32 from 0.18 ms to 0.09 ms).
+    every intermediate to memory; XLA fuses the cast, luma expansion,
+    gathers, interpolations and scaling into one loop (on 2 cores, CPU
+    per 256 x 256 grey frame falls from 0.44 ms to 0.18 ms, and the
+    conversion of a 360 x 240 frame to float32 from 0.18 ms to 0.09 ms;
+    the expansion of PyAV's luma costs 0.12 ms per frame in NumPy).
     """
     import tensorflow as tf
 
-    if value_range is not None:
-
-        def transform(frames):
-            return _resize_and_scale(frames, size, value_range)
-
-    elif size is not None:
-
-        def transform(frames):
-            return _resize_uint8(frames, size)
-
-    else:
+    if size is None and value_range is None and not luma:
         return None
+
+    def transform(frames, *limited):
+        return _convert(frames, size, value_range, *limited)
+
     compiled = tf.function(transform, jit_compile=True, autograph=False)
 
-    def blockwise(block):
+    def blockwise(block, *limited):
         count = tf.shape(block)[0]
         padding = [[0, _BLOCK_FRAMES - count], [0, 0], [0, 0], [0, 0]]
         padded = tf.ensure_shape(
             tf.pad(block, padding), (_BLOCK_FRAMES, *block.shape[1:])
         )
-        return compiled(padded)[:count]
+        limited = [
+            tf.ensure_shape(tf.pad(flags, padding[:1]), (_BLOCK_FRAMES,))
+            for flags in limited
+        ]
+        return compiled(padded, *limited)[:count]
 
-    return blockwise
+    # A graph for eager calls too (read_frames): eager padding and slicing
+    # cost 0.07 ms per frame. One trace serves every block length.
+    return tf.function(blockwise, autograph=False, reduce_retracing=True)
 
 
 class _Source:
@@ -222,7 +232,9 @@ class _Source:
 
 
 def _source_blocks(source, grayscale):
-    """uint8 frames of one source as tf.data, `_BLOCK_FRAMES` at a time."""
+    """uint8 frames of a frame folder or a tensorflow-io video as tf.data,
+    `_BLOCK_FRAMES` at a time (PyAV's blocks come with luma flags: see
+    `_source_frames`)."""
     import tensorflow as tf
 
     if source.files is not None:
@@ -237,23 +249,29 @@ def _source_blocks(source, grayscale):
         return backends.frame_file_blocks(
             frames, source.backend, grayscale, source.suffix, _BLOCK_FRAMES
         )
-    if source.backend == "tfio":
-        from keras_constrict.data import tfio_backend
+    from keras_constrict.data import tfio_backend
 
-        frames = tfio_backend.tfio_frame_dataset(
-            source.path, grayscale=grayscale
-        )
-        return frames.batch(_BLOCK_FRAMES)
-    blocks = backends.pyav_block_dataset(source.path, grayscale, _BLOCK_FRAMES)
-    return blocks.map(lambda frames, videos, positions: frames)
+    frames = tfio_backend.tfio_frame_dataset(source.path, grayscale=grayscale)
+    return frames.batch(_BLOCK_FRAMES)
 
 
-def _source_frames(source, grayscale, transform):
-    """Frames of one source as tf.data, one compiled `transform` call per
+def _source_frames(source, grayscale, size, value_range):
+    """Frames of one source as tf.data, one compiled transform call per
     block of frames (per frame, the call costs more than it saves)."""
     import tensorflow as tf
 
+    if source.files is None and source.backend == "pyav":
+        transform = _frame_transform(size, value_range, luma=True)
+        blocks = tfdata.inline_map(
+            backends.pyav_block_dataset(source.path, grayscale, _BLOCK_FRAMES),
+            lambda frames, videos, positions, limited: transform(
+                frames, limited
+            ),
+            tf.data.AUTOTUNE,
+        )
+        return blocks.unbatch()
     blocks = _source_blocks(source, grayscale)
+    transform = _frame_transform(size, value_range)
     if transform is not None:
         blocks = tfdata.inline_map(blocks, transform, tf.data.AUTOTUNE)
     return blocks.unbatch()
@@ -272,6 +290,7 @@ def _frame_blocks(video, size, grayscale, value_range, backend):
     value_range = _check_value_range(value_range)
     source = _Source(video, backend, grayscale)
     path, backend = source.path, source.backend
+    pyav = source.files is None and backend == "pyav"
     if source.files is not None:
         blocks = _named_errors(
             _source_blocks(source, grayscale), path, backend, grayscale
@@ -285,10 +304,19 @@ def _frame_blocks(video, size, grayscale, value_range, backend):
             for start in range(0, len(frames), _BLOCK_FRAMES)
         )
     else:
-        blocks = _pyav_blocks(path, grayscale)
+        blocks = backends.iterate_pyav_blocks(path, grayscale, _BLOCK_FRAMES)
     transform = _frame_transform(size, value_range)
     for block in blocks:
-        if transform is not None:
+        if pyav:
+            block, limited = block
+            if transform is None:
+                block = backends.expand_limited_luma(block, limited)
+            else:
+                with tf.device("/CPU:0"):
+                    block = _frame_transform(size, value_range, luma=True)(
+                        block, limited
+                    )
+        elif transform is not None:
             # On the CPU, as in tf.data pipelines, whatever devices there are.
             with tf.device("/CPU:0"):
                 block = transform(block)
@@ -303,17 +331,6 @@ def _named_errors(blocks, folder, backend, grayscale):
         yield from blocks
     except tf.errors.InvalidArgumentError as error:
         _raise_named_frame_error(folder, backend, grayscale, error)
-
-
-def _pyav_blocks(path, grayscale):
-    block = []
-    for frame in backends.iterate_pyav_frames(path, grayscale):
-        block.append(frame)
-        if len(block) == _BLOCK_FRAMES:
-            yield np.stack(block)
-            block = []
-    if block:
-        yield np.stack(block)
 
 
 def read_video(path, size=None, grayscale=True, backend="auto"):
@@ -420,9 +437,7 @@ def video_frames(
     size = _check_size(size)
     value_range = _check_value_range(value_range)
     return _source_frames(
-        _Source(video, backend, grayscale),
-        grayscale,
-        _frame_transform(size, value_range),
+        _Source(video, backend, grayscale), grayscale, size, value_range
     )
 
 
@@ -652,12 +667,12 @@ def video_clips(
         else:
             group[1].append(source)
 
-    transform = _frame_transform(size, value_range)
     parts = [
         _group_clips(
             members,
             key[2] if size is None else (*size, channels),
-            transform,
+            size,
+            value_range,
             clip_length,
             stride,
             grayscale,
@@ -697,7 +712,8 @@ def video_clips(
 def _group_clips(
     sources,
     frame_shape,
-    transform,
+    size,
+    value_range,
     clip_length,
     stride,
     grayscale,
@@ -724,7 +740,9 @@ def _group_clips(
             np.random.default_rng(seed).shuffle(order)
         clips = None
         for index in order:
-            frames = _source_frames(sources[index], grayscale, transform)
+            frames = _source_frames(
+                sources[index], grayscale, size, value_range
+            )
             if frame_shape is not None:
                 frames = frames.map(
                     lambda frame: tf.ensure_shape(frame, frame_shape)
@@ -733,10 +751,14 @@ def _group_clips(
             clips = more if clips is None else clips.concatenate(more)
         return clips
 
-    def transformed(block, video, position):
+    # PyAV's blocks also carry their luma flags, expanded in the transform.
+    pyav = sources[0].files is None
+    transform = _frame_transform(size, value_range, luma=pyav)
+
+    def transformed(block, video, position, *limited):
         # One compiled call per block of frames rather than per frame.
         if transform is not None:
-            block = transform(block)
+            block = transform(block, *limited)
         return tf.ensure_shape(block, (None, *frame_shape)), video, position
 
     if sources[0].files is not None:
