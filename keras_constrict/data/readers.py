@@ -9,6 +9,7 @@ video are held at a time, so memory does not grow with video length.
 
 import functools
 import logging
+import os
 import pathlib
 
 import numpy as np
@@ -25,6 +26,10 @@ _BLOCK_FRAMES = 32
 # Videos decoded at the same time when clips are shuffled; each holds only a
 # window of frames, so this bounds memory as well as mixing clips.
 _SHUFFLE_CYCLE_LENGTH = 4
+# PyAV: videos decoded side by side (at most), and the bytes of decoded
+# frames each video waiting its turn may hold.
+_PYAV_VIDEOS = 4
+_PYAV_LOOKAHEAD_BYTES = 32 * 2**20
 
 
 def _source_path(video):
@@ -806,24 +811,48 @@ def _group_clips(
                 stride,
             )
     else:
-        paths = [str(source.path) for source in sources]
-
-        def blocks_from(videos, first):
-            blocks = backends.pyav_block_dataset(
-                videos, grayscale, _BLOCK_FRAMES, first_video=first
+        paths = tf.constant([str(source.path) for source in sources])
+        # PyAV releases the GIL while it decodes, so several videos decode
+        # side by side, each on one thread: on 2 cores that beats FFmpeg's
+        # frame threads on one video at a time (see iterate_pyav_blocks).
+        # A video waiting its turn decodes ahead into a bounded buffer.
+        side_by_side = min(
+            len(sources), max(2, min(os.cpu_count() or 2, _PYAV_VIDEOS))
+        )
+        frame_bytes = int(np.prod(sources[0].frame_shape()))
+        lookahead = int(
+            np.clip(
+                _PYAV_LOOKAHEAD_BYTES // (frame_bytes * _BLOCK_FRAMES), 2, 16
             )
-            return tfdata.inline_map(blocks, transformed, tf.data.AUTOTUNE)
+        )
+
+        def blocks_of_video(index):
+            blocks = backends.pyav_block_dataset(
+                paths[index],
+                grayscale,
+                _BLOCK_FRAMES,
+                first_video=tf.cast(index, tf.int32),
+                frame_threads=len(sources) == 1,
+            )
+            return blocks
 
         if not shuffle:
-            return clips_of_blocks(blocks_from(paths, 0), clip_length, stride)
-        paths = tf.constant(paths)
+            # In video order: all of a video's blocks before the next's,
+            # the uint8 blocks buffered, transformed after.
+            blocks = tfdata.videos_side_by_side(
+                tf.data.Dataset.range(len(sources)),
+                blocks_of_video,
+                side_by_side,
+                lookahead,
+            )
+            blocks = tfdata.inline_map(blocks, transformed, tf.data.AUTOTUNE)
+            return clips_of_blocks(blocks, clip_length, stride)
 
         def clips_of_video(index):
-            return clips_of_blocks(
-                blocks_from(paths[index], tf.cast(index, tf.int32)),
-                clip_length,
-                stride,
+            blocks = tfdata.inline_map(
+                blocks_of_video(index), transformed, tf.data.AUTOTUNE
             )
+            return clips_of_blocks(blocks, clip_length, stride)
 
     indices = tf.data.Dataset.range(len(sources)).shuffle(
         len(sources), seed=seed, reshuffle_each_iteration=True

@@ -70,3 +70,47 @@ def inline_map(dataset, function, num_parallel_calls=None):
     return dataset.map(
         function, num_parallel_calls=num_parallel_calls, deterministic=True
     )
+
+
+def videos_side_by_side(indices, dataset_of, parallel, buffer):
+    """The datasets of `indices`, one after another, produced in parallel.
+
+    `Dataset.interleave` with `deterministic=True` and a block length
+    longer than any video gives the order wanted (all of one dataset,
+    then the next), but buffers twice the block length for every dataset
+    waiting its turn. TensorFlow's parallel interleave dataset takes that
+    buffer as an argument; `videos_side_by_side` builds it directly with
+    `buffer` elements, so memory stays bounded whatever a video's length.
+    Where a TensorFlow version lacks it, the datasets are simply
+    concatenated (`flat_map`).
+
+    Args:
+        indices: a dataset of the indices (int64 scalars) to map.
+        dataset_of: the function of one index returning its dataset.
+        parallel: datasets produced at the same time.
+        buffer: elements each dataset waiting its turn may hold.
+
+    Returns:
+        tf.data.Dataset: the elements of every dataset, in index order.
+    """
+    try:
+        from tensorflow.python.data.ops import interleave_op
+
+        interleave = interleave_op._ParallelInterleaveDataset
+        return interleave(
+            indices,
+            dataset_of,
+            cycle_length=parallel,
+            block_length=_WHOLE,
+            num_parallel_calls=parallel,
+            buffer_output_elements=buffer,
+            prefetch_input_elements=0,
+            deterministic=True,
+        )
+    except (ImportError, AttributeError, TypeError) as error:
+        logger.debug("videos_side_by_side falls back to flat_map: %s", error)
+        return indices.flat_map(dataset_of)
+
+
+# A block length no video reaches.
+_WHOLE = 2**40
