@@ -826,6 +826,9 @@ def _group_clips(
             )
         )
 
+        # Not converted by AutoGraph: pyav_block_dataset holds a Python
+        # generator, which AutoGraph would warn about and leave as it is.
+        @tf.autograph.experimental.do_not_convert
         def blocks_of_video(index):
             blocks = backends.pyav_block_dataset(
                 paths[index],
@@ -839,15 +842,20 @@ def _group_clips(
         if not shuffle:
             # In video order: all of a video's blocks before the next's,
             # the uint8 blocks buffered, transformed after.
-            blocks = tfdata.videos_side_by_side(
-                tf.data.Dataset.range(len(sources)),
-                blocks_of_video,
-                side_by_side,
-                lookahead,
+            blocks = (
+                blocks_of_video(0)
+                if len(sources) == 1
+                else tfdata.videos_side_by_side(
+                    tf.data.Dataset.range(len(sources)),
+                    blocks_of_video,
+                    side_by_side,
+                    lookahead,
+                )
             )
             blocks = tfdata.inline_map(blocks, transformed, tf.data.AUTOTUNE)
             return clips_of_blocks(blocks, clip_length, stride)
 
+        @tf.autograph.experimental.do_not_convert
         def clips_of_video(index):
             blocks = tfdata.inline_map(
                 blocks_of_video(index), transformed, tf.data.AUTOTUNE
