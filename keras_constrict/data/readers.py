@@ -129,7 +129,7 @@ def _convert(frames, size, value_range, limited=None):
 
     Frames flagged in `limited` (bool, one per frame) hold limited-range
     luma (16..235) and are first expanded to 0..255 as
-    `backends.expand_limited_luma` does (same values: the fractions of
+    `backends.iterate_pyav_blocks(expand=True)` does (same values: the fractions of
     255 / 219 stay far from one half, so float32 rounds as float64).
     With `value_range` None the result is rounded back to uint8.
     """
@@ -308,15 +308,16 @@ def _frame_blocks(video, size, grayscale, value_range, backend):
             frames[start : start + _BLOCK_FRAMES]
             for start in range(0, len(frames), _BLOCK_FRAMES)
         )
-    else:
-        blocks = backends.iterate_pyav_blocks(path, grayscale, _BLOCK_FRAMES)
     transform = _frame_transform(size, value_range)
+    if pyav:
+        # uint8 at native size: expanded while copied, in NumPy.
+        blocks = backends.iterate_pyav_blocks(
+            path, grayscale, _BLOCK_FRAMES, expand=transform is None
+        )
     for block in blocks:
         if pyav:
             block, limited = block
-            if transform is None:
-                block = backends.expand_limited_luma(block, limited)
-            else:
+            if transform is not None:
                 with tf.device("/CPU:0"):
                     block = _frame_transform(size, value_range, luma=True)(
                         block, limited
