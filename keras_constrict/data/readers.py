@@ -129,8 +129,9 @@ def _convert(frames, size, value_range, limited=None):
 
     Frames flagged in `limited` (bool, one per frame) hold limited-range
     luma (16..235) and are first expanded to 0..255 as
-    `backends.iterate_pyav_blocks(expand=True)` does (same values: the fractions of
-    255 / 219 stay far from one half, so float32 rounds as float64).
+    `backends.iterate_pyav_blocks(expand=True)` does (same values: the
+    fractions of 255 / 219 stay far from one half, so float32 rounds as
+    float64).
     With `value_range` None the result is rounded back to uint8.
     """
     import tensorflow as tf
@@ -267,13 +268,14 @@ def _source_frames(source, grayscale, size, value_range):
 
     if source.files is None and source.backend == "pyav":
         transform = _frame_transform(size, value_range, luma=True)
-        blocks = tfdata.inline_map(
-            backends.pyav_block_dataset(source.path, grayscale, _BLOCK_FRAMES),
-            lambda frames, videos, positions, limited: transform(
-                frames, limited
-            ),
-            tf.data.AUTOTUNE,
+
+        def transformed(frames, videos, positions, limited):
+            return transform(frames, limited)
+
+        blocks = backends.pyav_block_dataset(
+            source.path, grayscale, _BLOCK_FRAMES
         )
+        blocks = tfdata.inline_map(blocks, transformed, tf.data.AUTOTUNE)
         return blocks.unbatch()
     blocks = _source_blocks(source, grayscale)
     transform = _frame_transform(size, value_range)
@@ -546,11 +548,10 @@ def clips_of_blocks(blocks, clip_length, stride=1):
         return tail, (frames, tf.boolean_mask(starts, valid))
 
     # TODO: video_clips stays below the 0.8 goal of the raw decode rate on
-    # 2 cores except at 64 x 64 for JPEG folders (docs/data.md). Each clip
-    # still costs one tf.data function call (~0.1 ms of CPU here, of which
-    # ~0.04 ms is tf.data's per-element floor); batching or unbatching
-    # windows instead copies every window. PyAV also pays for its Python
-    # hand-over (from_generator) and its limited-range luma table.
+    # 2 cores at 256 x 256 (every backend) and for JPEG folders at native
+    # size (docs/data.md): on top of decoding, the resize costs ~0.17 ms
+    # of CPU per frame, each clip ~0.09 ms as a tf.data element (~0.04 ms
+    # is tf.data's own floor) and `join` (a copy) ~0.06 ms per frame.
     def clips_of_chunk(frames, starts):
         # Each clip is a slice of the chunk along its first axis, which
         # TensorFlow shares instead of copying. A map inside flat_map
@@ -580,7 +581,9 @@ def video_clips(
     One window starts at every `stride`-th frame of every video; a window
     never spans two videos. Frames are decoded once per pass over the data
     (not once per window) and streamed, so memory does not grow with video
-    length.
+    length. With PyAV, several video files decode side by side (up to 4,
+    one thread each; each waiting video holds at most 32 MB of decoded
+    frames), clips still in video order.
 
     Args:
         videos: a frame folder, a video file, a `Video`, or a list of them.
