@@ -413,7 +413,7 @@ def iterate_pyav_blocks(
             f"Video file {path!r} is truncated: its container records "
             f"{expected} frames but only {decoded} could be decoded."
         )
-    if block is not None and count:
+    if block is not None:
         yield block[:count], limited[:count]
 
 

@@ -267,18 +267,17 @@ def _source_frames(source, grayscale, size, value_range):
     import tensorflow as tf
 
     if source.files is None and source.backend == "pyav":
-        transform = _frame_transform(size, value_range, luma=True)
-
-        def transformed(frames, videos, positions, limited):
-            return transform(frames, limited)
-
         blocks = backends.pyav_block_dataset(
             source.path, grayscale, _BLOCK_FRAMES
         )
-        blocks = tfdata.inline_map(blocks, transformed, tf.data.AUTOTUNE)
-        return blocks.unbatch()
-    blocks = _source_blocks(source, grayscale)
-    transform = _frame_transform(size, value_range)
+        luma_transform = _frame_transform(size, value_range, luma=True)
+
+        def transform(frames, videos, positions, limited):
+            return luma_transform(frames, limited)
+
+    else:
+        blocks = _source_blocks(source, grayscale)
+        transform = _frame_transform(size, value_range)
     if transform is not None:
         blocks = tfdata.inline_map(blocks, transform, tf.data.AUTOTUNE)
     return blocks.unbatch()
@@ -297,37 +296,37 @@ def _frame_blocks(video, size, grayscale, value_range, backend):
     value_range = _check_value_range(value_range)
     source = _Source(video, backend, grayscale)
     path, backend = source.path, source.backend
-    pyav = source.files is None and backend == "pyav"
+    transform = _frame_transform(size, value_range)
     if source.files is not None:
         blocks = _named_errors(
             _source_blocks(source, grayscale), path, backend, grayscale
         )
+        blocks = ((block,) for block in blocks)
     elif backend == "tfio":
         from keras_constrict.data import tfio_backend
 
         frames = tfio_backend.tfio_read_video(path, grayscale=grayscale)
         blocks = (
-            frames[start : start + _BLOCK_FRAMES]
+            (frames[start : start + _BLOCK_FRAMES],)
             for start in range(0, len(frames), _BLOCK_FRAMES)
         )
-    transform = _frame_transform(size, value_range)
-    if pyav:
-        # uint8 at native size: expanded while copied, in NumPy.
-        blocks = backends.iterate_pyav_blocks(
-            path, grayscale, _BLOCK_FRAMES, expand=transform is None
+    elif transform is None:
+        # uint8 at native size: luma expanded while copied, in NumPy.
+        blocks = (
+            (block,)
+            for block, _ in backends.iterate_pyav_blocks(
+                path, grayscale, _BLOCK_FRAMES, expand=True
+            )
         )
-    for block in blocks:
-        if pyav:
-            block, limited = block
-            if transform is not None:
-                with tf.device("/CPU:0"):
-                    block = _frame_transform(size, value_range, luma=True)(
-                        block, limited
-                    )
-        elif transform is not None:
+    else:
+        # Luma flags go to the compiled transform with their block.
+        blocks = backends.iterate_pyav_blocks(path, grayscale, _BLOCK_FRAMES)
+        transform = _frame_transform(size, value_range, luma=True)
+    for block, *limited in blocks:
+        if transform is not None:
             # On the CPU, as in tf.data pipelines, whatever devices there are.
             with tf.device("/CPU:0"):
-                block = transform(block)
+                block = transform(block, *limited)
         yield np.asarray(block)
 
 
@@ -816,46 +815,40 @@ def _group_clips(
             )
     else:
         paths = tf.constant([str(source.path) for source in sources])
+
         # PyAV releases the GIL while it decodes, so several videos decode
         # side by side, each on one thread: on 2 cores that beats FFmpeg's
         # frame threads on one video at a time (see iterate_pyav_blocks).
-        # A video waiting its turn decodes ahead into a bounded buffer.
-        side_by_side = min(
-            len(sources), max(2, min(os.cpu_count() or 2, _PYAV_VIDEOS))
-        )
-        frame_bytes = int(np.prod(sources[0].frame_shape()))
-        lookahead = int(
-            np.clip(
-                _PYAV_LOOKAHEAD_BYTES // (frame_bytes * _BLOCK_FRAMES), 2, 16
-            )
-        )
-
         # Not converted by AutoGraph: pyav_block_dataset holds a Python
         # generator, which AutoGraph would warn about and leave as it is.
         @tf.autograph.experimental.do_not_convert
         def blocks_of_video(index):
-            blocks = backends.pyav_block_dataset(
+            return backends.pyav_block_dataset(
                 paths[index],
                 grayscale,
                 _BLOCK_FRAMES,
                 first_video=tf.cast(index, tf.int32),
                 frame_threads=len(sources) == 1,
             )
-            return blocks
 
         if not shuffle:
-            # In video order: all of a video's blocks before the next's,
-            # the uint8 blocks buffered, transformed after.
-            blocks = (
-                blocks_of_video(0)
-                if len(sources) == 1
-                else tfdata.videos_side_by_side(
+            # In video order: all of a video's blocks before the next's.
+            if len(sources) == 1:
+                blocks = blocks_of_video(0)
+            else:
+                # A video waiting its turn decodes ahead into a bounded
+                # buffer of uint8 blocks, transformed once its turn comes.
+                side_by_side = max(2, min(os.cpu_count() or 2, _PYAV_VIDEOS))
+                frame_bytes = int(np.prod(sources[0].frame_shape()))
+                lookahead = _PYAV_LOOKAHEAD_BYTES // (
+                    frame_bytes * _BLOCK_FRAMES
+                )
+                blocks = tfdata.videos_side_by_side(
                     tf.data.Dataset.range(len(sources)),
                     blocks_of_video,
-                    side_by_side,
-                    lookahead,
+                    min(len(sources), side_by_side),
+                    int(np.clip(lookahead, 2, 16)),
                 )
-            )
             blocks = tfdata.inline_map(blocks, transformed, tf.data.AUTOTUNE)
             return clips_of_blocks(blocks, clip_length, stride)
 
