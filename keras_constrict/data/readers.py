@@ -547,10 +547,12 @@ def clips_of_blocks(blocks, clip_length, stride=1):
         return tail, (frames, tf.boolean_mask(starts, valid))
 
     # TODO: video_clips stays below the 0.8 goal of the raw decode rate on
-    # 2 cores at 256 x 256 (every backend) and for JPEG folders at native
-    # size (docs/data.md): on top of decoding, the resize costs ~0.17 ms
-    # of CPU per frame, each clip ~0.09 ms as a tf.data element (~0.04 ms
-    # is tf.data's own floor) and `join` (a copy) ~0.06 ms per frame.
+    # 2 cores at 256 x 256 (tf and pyav) and for JPEG folders at native
+    # size (docs/data.md): on top of decoding, the resize costs ~0.27 ms
+    # of CPU per frame in the pipeline, and this stage ~0.2 ms: `join` (a
+    # float32 copy of 47 frames per 32) and every clip as one tf.data
+    # element (~0.04 ms of it is tf.data's own floor). Even a free resize
+    # would leave tf at 256 x 256 at a CPU ratio of about 0.76.
     def clips_of_chunk(frames, starts):
         # Each clip is a slice of the chunk along its first axis, which
         # TensorFlow shares instead of copying. A map inside flat_map
