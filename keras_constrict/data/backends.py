@@ -521,9 +521,9 @@ def read_image_pil(path, grayscale=True):
             mode = "L" if grayscale else "RGB"
             if image.mode == mode:
                 # No conversion: `convert` to the image's own mode copies
-                # it, and NumPy's copy of that copy costs 0.2 ms of CPU per
-                # Ped2 frame, with the GIL held (0.06 ms for the decoded
-                # image itself).
+                # it, and NumPy's array of that copy cost 0.15-0.2 ms of
+                # CPU per Ped2 frame (0.04-0.06 ms for the decoded image
+                # itself).
                 image.load()
             else:
                 image = image.convert(mode)
